@@ -1,0 +1,133 @@
+"""Training and evaluation data for the two lenses, read from one configurable folder.
+
+The folder defaults to ``../shared/data`` (relative to the working directory) and is set with the
+``ECHOROOM_DATA`` environment variable or the jobs' ``--data_dir``. It holds the GoEmotions and
+EmpatheticDialogues Parquet splits described in its SOURCES.md; nothing here copies them.
+
+Every loader returns a polars DataFrame with at least ``text`` and ``target`` (a list of 10
+floats in ``LABELS`` order that sums to 1: multi-label examples share the mass equally).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from echoroom.labels import LABEL2ID, LABELS, NUM_LABELS, map_empathetic, map_goemotions
+
+DEFAULT_DATA_DIR = "../shared/data"
+GOEMOTIONS_SPLITS = {"train": "train", "dev": "dev", "test": "test"}
+EMPATHETIC_SPLITS = {"train": "train", "dev": "valid", "test": "test"}
+READER_TEXTS = ("first_turn", "prompt", "prompt_first_turn", "speaker_turns")
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path:
+    path = Path(explicit or os.environ.get("ECHOROOM_DATA") or DEFAULT_DATA_DIR)
+    if not (path / "goemotions").is_dir() or not (path / "empatheticdialogues").is_dir():
+        raise FileNotFoundError(
+            f"training data not found in {path.resolve()}: expected goemotions/ and "
+            "empatheticdialogues/ Parquet splits there. Set ECHOROOM_DATA (or --data_dir) to the "
+            "folder that holds them."
+        )
+    return path
+
+
+def _read(path: Path) -> pl.DataFrame:
+    if not path.is_file():
+        raise FileNotFoundError(f"missing data file {path}; see SOURCES.md in the data folder")
+    return pl.read_parquet(path)
+
+
+def _targets(label_lists: list[list[str]]) -> list[list[float]]:
+    out = []
+    for labels in label_lists:
+        row = [0.0] * NUM_LABELS
+        for name in labels:
+            row[LABEL2ID[name]] = 1.0 / len(labels)
+        out.append(row)
+    return out
+
+
+def goemotions(split: str, *, policy: str = "fold", neutral_cap: int | None = None,
+               seed: int = 0, root: str | os.PathLike | None = None) -> pl.DataFrame:
+    """GoEmotions mapped onto our labels: columns id, text, source_labels, labels, target.
+
+    Examples left with no label after mapping are removed. ``neutral_cap`` keeps at most that many
+    examples whose only label is neutral (a seeded random choice), as the original project did.
+    """
+    df = _read(data_dir(root) / "goemotions" / f"{GOEMOTIONS_SPLITS[split]}.parquet")
+    mapped = [map_goemotions(names, policy) for names in df["label_names"].to_list()]
+    df = df.select("id", "text", pl.col("label_names").alias("source_labels")).with_columns(
+        pl.Series("labels", mapped, dtype=pl.List(pl.String))
+    ).filter(pl.col("labels").list.len() > 0)
+    if neutral_cap is not None:
+        only_neutral = df["labels"].list.join(",") == "neutral"
+        idx = np.flatnonzero(only_neutral.to_numpy())
+        if len(idx) > neutral_cap:
+            drop = np.random.default_rng(seed).choice(idx, len(idx) - neutral_cap, replace=False)
+            keep = np.ones(len(df), dtype=bool)
+            keep[drop] = False
+            df = df.filter(pl.Series(keep))
+    return df.with_columns(pl.Series("target", _targets(df["labels"].to_list()),
+                                     dtype=pl.List(pl.Float32)))
+
+
+def goemotions_single_label(split: str, root: str | os.PathLike | None = None) -> pl.DataFrame:
+    """The evaluation subset: examples whose one and only GoEmotions label is one of our 10."""
+    df = _read(data_dir(root) / "goemotions" / f"{GOEMOTIONS_SPLITS[split]}.parquet")
+    df = df.filter((pl.col("label_names").list.len() == 1)
+                   & pl.col("label_names").list.first().is_in(list(LABELS)))
+    return df.select("id", "text", pl.col("label_names").list.first().alias("label"))
+
+
+def empathetic(split: str, *, text: str = "first_turn",
+               root: str | os.PathLike | None = None) -> pl.DataFrame:
+    """EmpatheticDialogues conversations whose emotion maps to ours: id, text, context, label.
+
+    ``text`` picks what the reader lens reads: the speaker's first turn, the situation prompt,
+    both joined, or every speaker turn as its own example (train only; dev/test then use the
+    first turn, so that evaluation stays one row per conversation).
+    """
+    if text not in READER_TEXTS:
+        raise ValueError(f"unknown reader text {text!r}; expected one of {READER_TEXTS}")
+    df = _read(data_dir(root) / "empatheticdialogues" / f"{EMPATHETIC_SPLITS[split]}.parquet")
+    df = df.with_columns(pl.col("context").map_elements(map_empathetic, return_dtype=pl.String)
+                         .alias("label")).filter(pl.col("label").is_not_null())
+    if text == "speaker_turns" and split == "train":
+        rows = df.filter(pl.col("speaker_role") == "speaker").with_columns(
+            (pl.col("conv_id") + ":" + pl.col("utterance_idx").cast(pl.String)).alias("id"),
+            pl.col("utterance").alias("text"))
+    else:
+        rows = df.filter(pl.col("utterance_idx") == 1).with_columns(pl.col("conv_id").alias("id"))
+        rows = rows.with_columns({
+            "first_turn": pl.col("utterance"),
+            "speaker_turns": pl.col("utterance"),
+            "prompt": pl.col("prompt"),
+            "prompt_first_turn": pl.col("prompt") + " " + pl.col("utterance"),
+        }[text].alias("text"))
+    return rows.select("id", "text", "context", "label")
+
+
+def reader_data(split: str, *, text: str = "first_turn", neutral_fraction: float = 0.0,
+                seed: int = 0, root: str | os.PathLike | None = None) -> pl.DataFrame:
+    """The reader lens's data: EmpatheticDialogues plus borrowed neutral examples.
+
+    EmpatheticDialogues has no neutral situations, so a reader lens trained on it alone must
+    call every message emotional. We add GoEmotions examples whose raters agreed on neutral
+    alone (from the same split), making ``neutral_fraction`` of the result neutral. See
+    docs/labels.md for why this source and what it means.
+    """
+    ed = empathetic(split, text=text, root=root).with_columns(pl.lit("empatheticdialogues").alias("source"))
+    if neutral_fraction > 0:
+        n = int(round(len(ed) * neutral_fraction / (1 - neutral_fraction)))
+        ge = _read(data_dir(root) / "goemotions" / f"{GOEMOTIONS_SPLITS[split]}.parquet")
+        ge = ge.filter(pl.col("label_names").list.join(",") == "neutral")
+        ge = ge.sample(n=min(n, len(ge)), seed=seed, shuffle=True)
+        ge = ge.select("id", "text", pl.lit("neutral").alias("context"), pl.lit("neutral").alias("label"),
+                       pl.lit("goemotions").alias("source"))
+        ed = pl.concat([ed, ge])
+    return ed.with_columns(pl.Series("target", _targets([[x] for x in ed["label"].to_list()]),
+                                     dtype=pl.List(pl.Float32)))
