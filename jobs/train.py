@@ -1,0 +1,264 @@
+"""Train the author and reader lenses.
+
+    python -m jobs.train                                   # both lenses, default settings
+    python -m jobs.train --lenses=author --epochs=1        # one lens
+    accelerate launch --multi_gpu --num_processes 2 -m jobs.train --cpu_processes_ok=true
+
+Top to bottom: settings, setup, data, model, loop, calibration, save. One LoRA adapter over the
+pip-installed all-MiniLM-L6-v2 is trained for all the lenses named in ``--lenses`` at once, with
+one head per lens (docs/training.md has the measurements behind that choice); training each lens
+alone is ``--lenses=author`` then ``--lenses=reader``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from echoroom import data as D
+from echoroom import settings as S
+from echoroom.calibration import fit_temperature, softmax, tune_bias, tune_thresholds
+from echoroom.labels import LABELS, NUM_LABELS
+from echoroom.metrics import accuracy, macro_f1
+from echoroom.model import (DEFAULT_ENCODER, DEFAULT_LENSES_DIR, AdapterConfig, EmotionModel, LensInfo,
+                            load_encoder, save_lens)
+
+
+@dataclass(frozen=True)
+class Settings:
+    lenses: str = "author,reader"       # which heads to train over the one shared adapter
+    out_dir: str = str(DEFAULT_LENSES_DIR)
+    data_dir: str = ""                  # empty: ECHOROOM_DATA or ../shared/data
+    encoder: str = DEFAULT_ENCODER      # a local folder or hub name also works
+    # author lens data
+    label_policy: str = "fold"          # fold other GoEmotions labels into ours, or drop them
+    neutral_cap: int = 10_000           # the original project's cap on neutral-only examples
+    # reader lens data
+    reader_text: str = "first_turn"     # see echoroom.data.READER_TEXTS
+    reader_neutral_fraction: float = 0.2
+    # model and optimisation
+    lora_r: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.1
+    full_finetune: bool = False
+    max_length: int = 64
+    epochs: float = 2.0
+    batch_size: int = 32
+    lr: float = 1e-3
+    head_lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    class_weight_power: float = 0.3     # loss weight of a label ~ frequency ** -power
+    # calibration on dev
+    tune_bias: bool = True
+    bias_accuracy_weight: float = 1.0
+    # run control
+    seed: int = 13
+    limit: int = 0                      # >0: use only this many train/dev examples per lens (tests)
+    max_steps: int = 0                  # >0: stop after this many optimiser steps (tests)
+    eval_batch_size: int = 128
+    threads: int = 0                    # >0: torch.set_num_threads on CPU
+    log_every: int = 50
+
+    def __post_init__(self):
+        bad = set(self.lens_names) - {"author", "reader"}
+        if bad or not self.lens_names:
+            raise ValueError(f"--lenses={self.lenses}: expected a comma-separated subset of author,reader")
+        if self.label_policy not in ("fold", "drop"):
+            raise ValueError(f"--label_policy={self.label_policy}: expected fold or drop")
+        if self.reader_text not in D.READER_TEXTS:
+            raise ValueError(f"--reader_text={self.reader_text}: expected one of {D.READER_TEXTS}")
+        if not 0 <= self.reader_neutral_fraction < 1:
+            raise ValueError("--reader_neutral_fraction must be in [0, 1)")
+
+    @property
+    def lens_names(self) -> list[str]:
+        return [x.strip() for x in self.lenses.split(",") if x.strip()]
+
+
+def load_task(name: str, split: str, s: Settings):
+    root = s.data_dir or None
+    if name == "author":
+        df = D.goemotions(split, policy=s.label_policy, neutral_cap=s.neutral_cap if split == "train" else None,
+                          seed=s.seed, root=root)
+    else:
+        df = D.reader_data(split, text=s.reader_text, neutral_fraction=s.reader_neutral_fraction,
+                           seed=s.seed, root=root)
+    if s.limit:
+        df = df.sample(n=min(s.limit, len(df)), seed=s.seed)
+    return df["text"].to_list(), np.array(df["target"].to_list(), dtype=np.float32)
+
+
+class Batches(torch.utils.data.Dataset):
+    def __init__(self, texts, targets):
+        self.texts, self.targets = texts, targets
+
+    def __len__(self):
+        return len(self.texts)
+
+    def __getitem__(self, i):
+        return self.texts[i], self.targets[i]
+
+
+def collate_with(tokenizer, max_length):
+    def collate(items):
+        texts, targets = zip(*items)
+        enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        return enc["input_ids"], enc["attention_mask"], torch.tensor(np.stack(targets))
+    return collate
+
+
+@torch.no_grad()
+def dev_logits(model, tokenizer, texts, s: Settings, head: str, device) -> np.ndarray:
+    model.eval()
+    out = []
+    order = np.argsort([len(t) for t in texts])  # length-sorted batches: less padding
+    for i in range(0, len(texts), s.eval_batch_size):
+        idx = order[i:i + s.eval_batch_size]
+        enc = tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=s.max_length,
+                        return_tensors="pt").to(device)
+        out.append(model(enc["input_ids"], enc["attention_mask"], [head])[head].float().cpu().numpy())
+    logits = np.concatenate(out)
+    result = np.empty_like(logits)
+    result[order] = logits
+    model.train()
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    s = S.parse(Settings, sys.argv[1:] if argv is None else argv)
+
+    # --- setup ---
+    use_cuda = torch.cuda.is_available()
+    accelerator = Accelerator(cpu=not use_cuda, mixed_precision="bf16" if use_cuda else "no")
+    if s.threads and not use_cuda:
+        torch.set_num_threads(s.threads)
+    set_seed(s.seed)
+    main_proc = accelerator.is_main_process
+    if main_proc:
+        print(f"train: {accelerator.num_processes} process(es) on {accelerator.device}\n{S.describe(s)}", flush=True)
+
+    # --- data ---
+    train = {name: load_task(name, "train", s) for name in s.lens_names}
+    dev = {name: load_task(name, "dev", s) for name in s.lens_names}
+    if main_proc:
+        for name in s.lens_names:
+            counts = train[name][1].sum(0)
+            print(f"{name}: {len(train[name][0])} train / {len(dev[name][0])} dev examples; train label mass "
+                  + ", ".join(f"{l} {c:.0f}" for l, c in zip(LABELS, counts)), flush=True)
+
+    # --- model ---
+    adapter = AdapterConfig(r=s.lora_r, alpha=s.lora_alpha, dropout=s.lora_dropout, full_finetune=s.full_finetune)
+    tokenizer, encoder = load_encoder(s.encoder, adapter)
+    model = EmotionModel(encoder, s.lens_names)
+    weights = {}
+    for name in s.lens_names:
+        freq = train[name][1].sum(0) / len(train[name][1])
+        w = np.where(freq > 0, np.maximum(freq, 1e-4) ** -s.class_weight_power, 0.0)
+        weights[name] = torch.tensor(w / (w * freq).sum(), dtype=torch.float32)  # mean weight 1
+
+    loaders = {}
+    collate = collate_with(tokenizer, s.max_length)
+    for name in s.lens_names:
+        g = torch.Generator().manual_seed(s.seed)
+        loaders[name] = torch.utils.data.DataLoader(Batches(*train[name]), batch_size=s.batch_size, shuffle=True,
+                                                    collate_fn=collate, generator=g, drop_last=True)
+    head_params = [p for p in model.heads.parameters()]
+    body_params = [p for p in model.encoder.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([{"params": body_params, "lr": s.lr},
+                                   {"params": head_params, "lr": s.head_lr}], weight_decay=s.weight_decay)
+    model, optimizer, *prepared = accelerator.prepare(model, optimizer, *loaders.values())
+    loaders = dict(zip(loaders, prepared))
+
+    # one task per step, interleaved in proportion to the tasks' sizes, identically on every rank
+    per_epoch = [name for name in s.lens_names for _ in range(len(loaders[name]))]
+    total = int(len(per_epoch) * s.epochs)
+    if s.max_steps:
+        total = min(total, s.max_steps)
+    rng = np.random.default_rng(s.seed)
+    schedule = []
+    while len(schedule) < total:
+        schedule.extend(rng.permutation(per_epoch).tolist())
+    schedule = schedule[:total]
+    warm = max(1, int(total * s.warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda k: min((k + 1) / warm, max(0.0, (total - k) / max(1, total - warm))))
+
+    # --- loop ---
+    iters = {name: iter(loader) for name, loader in loaders.items()}
+    model.train()
+    t0, log, running = time.time(), [], {n: [] for n in s.lens_names}
+    bar = tqdm(schedule, desc="train", disable=not main_proc, mininterval=2.0)
+    for step, name in enumerate(bar, 1):
+        try:
+            ids, mask, target = next(iters[name])
+        except StopIteration:
+            iters[name] = iter(loaders[name])
+            ids, mask, target = next(iters[name])
+        logits = model(ids, mask, [name])[name].float()
+        w = (target * weights[name].to(target.device)).sum(-1)
+        loss = (-(target * torch.log_softmax(logits, -1)).sum(-1) * w).mean()
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        running[name].append(loss.item())
+        if step % s.log_every == 0 or step == total:
+            entry = {"step": step, "seconds": round(time.time() - t0, 1),
+                     **{f"loss_{n}": float(np.mean(v)) for n, v in running.items() if v}}
+            log.append(entry)
+            running = {n: [] for n in s.lens_names}
+            bar.set_postfix({k: f"{v:.3f}" for k, v in entry.items() if k.startswith("loss")})
+    train_seconds = time.time() - t0
+    accelerator.wait_for_everyone()
+
+    # --- calibration on dev and save (main process only) ---
+    result = {"settings": asdict(s), "train_seconds": train_seconds, "steps": total, "log": log,
+              "processes": accelerator.num_processes, "device": str(accelerator.device), "lenses": {}}
+    if main_proc:
+        model = accelerator.unwrap_model(model)
+        out = Path(s.out_dir)
+        for name in s.lens_names:
+            texts, targets = dev[name]
+            z = dev_logits(model, tokenizer, texts, s, name, accelerator.device)
+            y = targets.argmax(1)
+            bias = tune_bias(z, y, accuracy_weight=s.bias_accuracy_weight) if s.tune_bias else np.zeros(NUM_LABELS)
+            temperature = fit_temperature(z + bias, targets)
+            probs = softmax((z + bias) / temperature)
+            thresholds = tune_thresholds(probs, (targets > 0).astype(np.float32))
+            pred = probs.argmax(1)
+            dev_metrics = {"accuracy": accuracy(y, pred), "macro_f1": macro_f1(y, pred),
+                           "accuracy_before_bias": accuracy(y, z.argmax(1)),
+                           "macro_f1_before_bias": macro_f1(y, z.argmax(1))}
+            info = LensInfo(name=name, encoder=s.encoder, adapter=asdict(adapter), max_length=s.max_length,
+                            temperature=temperature, bias=bias.round(6).tolist(),
+                            thresholds=thresholds.round(4).tolist(), settings=asdict(s))
+            if s.full_finetune:
+                print(f"{name}: full fine-tune (reference only; not saved as a compact lens)")
+            else:
+                info = save_lens(out / name, model, name, info)
+                (out / name / "train_log.json").write_text(json.dumps(
+                    {k: v for k, v in result.items() if k != "lenses"} | {"dev": dev_metrics}, indent=2) + "\n")
+            result["lenses"][name] = {"dev": dev_metrics, "version": info.version, "temperature": temperature}
+            print(f"{name}: dev accuracy {dev_metrics['accuracy']:.4f} macro-F1 {dev_metrics['macro_f1']:.4f} "
+                  f"(before bias {dev_metrics['accuracy_before_bias']:.4f} / {dev_metrics['macro_f1_before_bias']:.4f}), "
+                  f"T={temperature:.3f} -> {info.version}", flush=True)
+        print(f"train: {total} steps in {train_seconds:.0f}s", flush=True)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return result
+
+
+if __name__ == "__main__":
+    main()
