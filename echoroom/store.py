@@ -1,0 +1,52 @@
+"""The DuckDB store: one file holding messages, predictions per lens version, runs and lenses.
+
+Every statement lives in ``queries/<name>.sql`` and is loaded by name; values are always bound
+parameters. Only one process writes the file (DuckDB allows a single writer): in a distributed
+scoring run that is the main process, which loads the Parquet shards the others wrote.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+
+QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
+
+
+@lru_cache(maxsize=None)
+def load_sql(name: str) -> str:
+    """The text of ``queries/<name>.sql``."""
+    path = QUERIES_DIR / f"{name}.sql"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in QUERIES_DIR.glob("*.sql")))
+        raise FileNotFoundError(f"no query named {name!r}: {path} does not exist (known: {known})")
+    return path.read_text()
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables, macro and views if missing (safe on an existing database)."""
+    con.execute(load_sql("schema"))
+
+
+def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and for writers, create and migrate) the database at ``path``."""
+    path = Path(path)
+    if read_only:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: score a corpus first "
+                                    "(`echoroom score CORPUS.parquet --db {path}`)")
+        return duckdb.connect(str(path), read_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    create_schema(con)
+    return con
+
+
+def query(con: duckdb.DuckDBPyConnection, name: str, params: dict | list | None = None):
+    """Run the named query with bound parameters; errors carry the query name and parameters."""
+    try:
+        return con.execute(load_sql(name), params or [])
+    except duckdb.Error as exc:
+        raise type(exc)(f"{exc}\n  in queries/{name}.sql with parameters {params!r}") from exc

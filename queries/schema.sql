@@ -1,0 +1,117 @@
+-- The Echo Room DuckDB schema. Idempotent: every statement may run on an existing database.
+-- Documented column by column in docs/schema.md; probability vectors follow echoroom/labels.py
+-- LABELS order: joy, anger, sadness, fear, surprise, disgust, love, gratitude, neutral, pride.
+
+CREATE TABLE IF NOT EXISTS messages (
+    message_id      VARCHAR PRIMARY KEY,
+    conversation_id VARCHAR,
+    sender          VARCHAR,
+    sent_at         TIMESTAMPTZ,
+    channel         VARCHAR,
+    text            VARCHAR,
+    extra           JSON,          -- the corpus's other columns, by name; NULL when there were none
+    source_file     VARCHAR,       -- the Parquet file the message was first loaded from
+    first_run_id    VARCHAR        -- the run that first loaded it
+);
+
+CREATE TABLE IF NOT EXISTS predictions (
+    message_id   VARCHAR NOT NULL,
+    lens         VARCHAR NOT NULL CHECK (lens IN ('author', 'reader')),
+    lens_version VARCHAR NOT NULL,
+    run_id       VARCHAR NOT NULL,
+    status       VARCHAR NOT NULL CHECK (status IN ('scored', 'skipped')),
+    skip_reason  VARCHAR,          -- 'null text' | 'empty text' when skipped, else NULL
+    truncated    BOOLEAN NOT NULL, -- the text was longer than the model limit and was cut
+    n_tokens     INTEGER,          -- tokens the model read, special tokens included
+    emotion      VARCHAR,          -- top-1 label; NULL when skipped
+    confidence   FLOAT,            -- its probability
+    probs        FLOAT[10],        -- calibrated distribution in LABELS order
+    labels       VARCHAR[],        -- labels at or above their tuned thresholds, most probable first
+    -- Exactly once: a message is scored at most once per lens version, whatever the re-runs.
+    PRIMARY KEY (message_id, lens_version)
+);
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id         VARCHAR PRIMARY KEY,
+    started_at     TIMESTAMPTZ NOT NULL,
+    finished_at    TIMESTAMPTZ,
+    status         VARCHAR NOT NULL CHECK (status IN ('running', 'finished')),
+    author_version VARCHAR NOT NULL,
+    reader_version VARCHAR NOT NULL,
+    settings       JSON,
+    inputs         JSON,
+    processes      INTEGER,
+    counts         JSON,
+    seconds        DOUBLE
+);
+
+CREATE TABLE IF NOT EXISTS lenses (
+    version VARCHAR PRIMARY KEY,
+    lens    VARCHAR NOT NULL,
+    encoder VARCHAR NOT NULL,
+    info    JSON NOT NULL,
+    metrics JSON
+);
+
+-- Jensen-Shannon divergence, base 2, so it lies in [0, 1]; 0 * log 0 counts as 0.
+-- Computed in double precision; the clamp only absorbs rounding at the two ends.
+CREATE OR REPLACE MACRO js_divergence(p, q) AS greatest(0.0, least(1.0, 0.5 * list_sum(
+    list_transform(range(1, len(p) + 1), lambda i:
+        CASE WHEN p[i] > 0 THEN p[i]::DOUBLE * log2(2 * p[i]::DOUBLE / (p[i]::DOUBLE + q[i]::DOUBLE)) ELSE 0 END
+      + CASE WHEN q[i] > 0 THEN q[i]::DOUBLE * log2(2 * q[i]::DOUBLE / (p[i]::DOUBLE + q[i]::DOUBLE)) ELSE 0 END))));
+
+-- The lens pair users see: the versions of the most recent finished run.
+CREATE OR REPLACE VIEW current_lenses AS
+SELECT author_version, reader_version, run_id
+FROM runs
+WHERE status = 'finished'
+ORDER BY finished_at DESC, run_id DESC
+LIMIT 1;
+
+-- One row per message that both lenses of the current pair scored (skipped messages are in
+-- predictions with status 'skipped', not here).
+CREATE OR REPLACE VIEW message_lenses AS
+SELECT
+    m.message_id,
+    m.conversation_id,
+    m.sender,
+    m.sent_at,
+    m.channel,
+    m.text,
+    a.run_id,
+    a.lens_version AS author_version,
+    r.lens_version AS reader_version,
+    a.emotion AS author_emotion,
+    a.confidence AS author_confidence,
+    r.emotion AS reader_emotion,
+    r.confidence AS reader_confidence,
+    a.labels AS author_labels,
+    r.labels AS reader_labels,
+    js_divergence(a.probs, r.probs) AS js_divergence,
+    a.emotion <> r.emotion AS shifted,
+    a.truncated,
+    a.probs[1] AS author_joy,
+    a.probs[2] AS author_anger,
+    a.probs[3] AS author_sadness,
+    a.probs[4] AS author_fear,
+    a.probs[5] AS author_surprise,
+    a.probs[6] AS author_disgust,
+    a.probs[7] AS author_love,
+    a.probs[8] AS author_gratitude,
+    a.probs[9] AS author_neutral,
+    a.probs[10] AS author_pride,
+    r.probs[1] AS reader_joy,
+    r.probs[2] AS reader_anger,
+    r.probs[3] AS reader_sadness,
+    r.probs[4] AS reader_fear,
+    r.probs[5] AS reader_surprise,
+    r.probs[6] AS reader_disgust,
+    r.probs[7] AS reader_love,
+    r.probs[8] AS reader_gratitude,
+    r.probs[9] AS reader_neutral,
+    r.probs[10] AS reader_pride
+FROM current_lenses c
+JOIN predictions a ON a.lens = 'author' AND a.lens_version = c.author_version AND a.status = 'scored'
+JOIN predictions r ON r.lens = 'reader' AND r.lens_version = c.reader_version AND r.status = 'scored'
+                  AND r.message_id = a.message_id
+JOIN messages m ON m.message_id = a.message_id;
