@@ -1,0 +1,24 @@
+-- report_scope: snapshot the messages in scope into a temporary table named message_lenses.
+--
+-- Run once on a fresh connection before the report's other queries. The temporary table shadows
+-- the message_lenses view for the rest of that connection (DuckDB looks in temp before main), so
+-- every section of one report reads the same snapshot and the view's per-row Jensen-Shannon
+-- divergence is computed once instead of once per section (about 3 s per pass at 1M messages).
+-- The other report queries keep reading "message_lenses", so they also run unchanged against the
+-- view. Only the columns the report reads are kept; the per-label probabilities are not.
+--
+-- Parameters (NULL means no filter):
+--   $start TIMESTAMPTZ, $end TIMESTAMPTZ (half-open [start, end)), $conversation, $channel,
+--   $sender VARCHAR exact matches.
+CREATE TEMPORARY TABLE message_lenses AS
+SELECT
+    message_id, conversation_id, sender, sent_at, channel, text, run_id,
+    author_version, reader_version, author_emotion, author_confidence,
+    reader_emotion, reader_confidence, author_labels, reader_labels,
+    js_divergence, shifted, truncated
+FROM message_lenses
+WHERE ($start::TIMESTAMPTZ IS NULL OR sent_at >= $start::TIMESTAMPTZ)
+  AND ($end::TIMESTAMPTZ IS NULL OR sent_at < $end::TIMESTAMPTZ)
+  AND ($conversation::VARCHAR IS NULL OR conversation_id = $conversation::VARCHAR)
+  AND ($channel::VARCHAR IS NULL OR channel = $channel::VARCHAR)
+  AND ($sender::VARCHAR IS NULL OR sender = $sender::VARCHAR);

@@ -1,0 +1,59 @@
+-- shift_terms: words and two-word phrases most associated with shifted messages.
+--
+-- Text is lower-cased and split on anything that is not a letter, digit or apostrophe; a term is a
+-- word of two or more characters holding a letter, or two adjacent words. Each message counts a
+-- term once (document frequency).
+--
+-- Returns: term, words (1 or 2), support (messages containing it), shifted (of those, how many
+-- shifted), shift_rate, in_shifted (share of shifted messages containing it), in_unshifted (share
+-- of non-shifted messages containing it), lift = in_shifted / in_unshifted, each share smoothed
+-- by adding 0.5 to the count and 1 to the total so a term absent from one side has a finite lift.
+-- Only terms with lift > 1 and at least $min_support messages; highest lift first; $limit rows.
+--
+-- Parameters (NULL means no filter):
+--   $start TIMESTAMPTZ, $end TIMESTAMPTZ (half-open [start, end)), $conversation, $channel,
+--   $sender VARCHAR exact matches; $min_support INTEGER; $limit INTEGER.
+WITH scoped AS (
+    SELECT * FROM message_lenses
+    WHERE ($start::TIMESTAMPTZ IS NULL OR sent_at >= $start::TIMESTAMPTZ)
+      AND ($end::TIMESTAMPTZ IS NULL OR sent_at < $end::TIMESTAMPTZ)
+      AND ($conversation::VARCHAR IS NULL OR conversation_id = $conversation::VARCHAR)
+      AND ($channel::VARCHAR IS NULL OR channel = $channel::VARCHAR)
+      AND ($sender::VARCHAR IS NULL OR sender = $sender::VARCHAR)
+),
+tokens AS (
+    SELECT shifted,
+           list_filter(regexp_split_to_array(lower(coalesce(text, '')), '[^\p{L}\p{N}'']+'),
+                       lambda w: length(w) >= 2 AND regexp_matches(w, '\p{L}')) AS words
+    FROM scoped
+),
+docs AS (
+    SELECT shifted,
+           list_distinct(words || list_transform(range(1, len(words)), lambda i: words[i] || ' ' || words[i + 1])) AS terms
+    FROM tokens
+),
+totals AS (
+    SELECT count(*) AS n, count(*) FILTER (WHERE shifted) AS n_shifted FROM scoped
+),
+counts AS (
+    SELECT term, count(*) AS support, count(*) FILTER (WHERE shifted) AS shifted
+    FROM (SELECT unnest(terms) AS term, shifted FROM docs)
+    GROUP BY term
+    HAVING count(*) >= $min_support::INTEGER
+),
+rated AS (
+    SELECT
+        term,
+        CASE WHEN contains(term, ' ') THEN 2 ELSE 1 END AS words,
+        support, shifted,
+        shifted::DOUBLE / support AS shift_rate,
+        (shifted + 0.5) / (n_shifted + 1) AS in_shifted,
+        (support - shifted + 0.5) / (n - n_shifted + 1) AS in_unshifted
+    FROM counts, totals
+)
+SELECT term, words, support, shifted, shift_rate, in_shifted, in_unshifted,
+       in_shifted / in_unshifted AS lift
+FROM rated
+WHERE in_shifted > in_unshifted
+ORDER BY lift DESC, support DESC, term
+LIMIT $limit::INTEGER;
