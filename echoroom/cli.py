@@ -29,6 +29,27 @@ def _predict(args) -> int:
     return 0
 
 
+def _score(args) -> int:
+    import subprocess
+
+    from jobs import score as job
+
+    argv = [f"--inputs={','.join(args.inputs)}", f"--db={args.db}"]
+    for key in ("columns", "lenses", "work_dir"):
+        if getattr(args, key):
+            argv.append(f"--{key}={getattr(args, key)}")
+    argv += [f"--quantize={args.quantize}", f"--progress={not args.no_progress}"]
+    if args.processes == 1:
+        try:
+            job.main(argv)
+        except (ValueError, FileNotFoundError) as exc:  # bad input or settings: the message is the fix
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    # Several processes: the same job under `accelerate launch` (gloo on CPU, NCCL on GPUs).
+    return subprocess.call(job.launch_command(args.processes, argv))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echoroom", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -37,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", nargs="*", help="texts to read (default: one per line on stdin)")
     p.add_argument("--lenses", help="folder holding author/ and reader/ lens folders")
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser("score", help="score Parquet corpora through both lenses into DuckDB")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="Parquet files, folders or globs")
+    p.add_argument("--db", required=True, help="DuckDB file to create or add to")
+    p.add_argument("--processes", type=int, default=1, help="processes (accelerate launch when > 1)")
+    p.add_argument("--columns", help="column mapping, e.g. text=body,message_id=id")
+    p.add_argument("--lenses", help="folder holding author/ and reader/ lens folders")
+    p.add_argument("--work-dir", dest="work_dir", help="shard folder (default: DB.work beside the DB)")
+    p.add_argument("--quantize", action="store_true", help="int8 encoder (CPU; stored as its own version)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_score)
 
     return parser
 

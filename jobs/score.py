@@ -57,6 +57,18 @@ class Settings:
         return default_lens_folders(self.lenses or None)
 
 
+def launch_command(processes: int, argv: list[str]) -> list[str]:
+    """The ``accelerate launch`` command line that runs this job on ``processes`` processes."""
+    import socket
+
+    with socket.socket() as sock:  # a free port, so concurrent runs on one machine do not collide
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_machines", "1",
+            "--num_processes", str(processes), "--main_process_port", str(port), "--mixed_precision", "no",
+            "--dynamo_backend", "no", str(Path(__file__).resolve()), *argv, f"--processes={processes}"]
+
+
 def main(argv: list[str] | None = None) -> dict | None:
     settings = parse(Settings, sys.argv[1:] if argv is None else argv)
 
