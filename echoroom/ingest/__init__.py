@@ -1,0 +1,43 @@
+"""Chat exports in, canonical message corpus out: ``ingest(["chat.txt"], "corpus.parquet")``.
+
+One module per export format (whatsapp, discord, telegram, slack, tabular), each yielding
+``Message`` rows; ``detection`` picks the module, ``session`` carries options, pseudonyms, the error
+policy and the summary, ``clock`` the timezone rules, ``corpus`` the schema, ids and writer.
+docs/ingest.md is the user's guide.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+from echoroom.ingest.corpus import SCHEMA, CorpusWriter, Message, message_id
+from echoroom.ingest.detection import READERS, detect
+from echoroom.ingest.session import (DUPLICATE, FORMATS, IngestError, Options, Session,
+                                     Summary)
+
+__all__ = ["FORMATS", "SCHEMA", "IngestError", "Message", "Options", "Summary", "detect",
+           "ingest", "message_id"]
+
+
+def ingest(exports: Iterable[str | os.PathLike], out: str | os.PathLike,
+           options: Options | None = None) -> Summary:
+    """Read every export and write one corpus to ``out`` (replaced only when all went well)."""
+    options = options or Options()
+    exports = list(exports)
+    if options.conversation and len(exports) > 1:
+        raise IngestError("a conversation name applies to one export; ingest the exports "
+                          "separately or drop the name")
+    session = Session(options)
+    with CorpusWriter(out, options.batch_size) as writer:
+        for path in exports:
+            fmt, source = detect(path, options.format)
+            written = 0
+            for message in READERS[fmt](source, session):
+                if writer.add(message):
+                    written += 1
+                else:
+                    session.skip(DUPLICATE)
+            session.summary.exports.append((str(path), fmt, written))
+            session.summary.written += written
+    return session.summary

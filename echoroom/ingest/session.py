@@ -1,0 +1,129 @@
+"""One ingest run: its options, its error policy, its sender pseudonyms and its summary.
+
+Every reader reports through a ``Session`` rather than printing or dropping: a record that is not a
+message (a join notice, a photo without caption) is counted under a reason by ``skip``, and a record
+that cannot be read is reported by ``bad`` with its file and line, which raises or counts per
+``on_error``. So the summary accounts for every record the exports held.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+FORMATS = ("whatsapp", "discord", "telegram", "slack", "csv", "jsonl", "parquet")
+COLUMNS = ("message_id", "conversation_id", "sender", "sent_at", "text", "channel", "reply_to",
+           "platform")
+DATE_ORDERS = ("dmy", "mdy", "ymd")
+
+# Reasons a record is not written. A short fixed vocabulary, so summaries add up across formats.
+SYSTEM = "system message"
+NO_TEXT = "no text (media, sticker or embed)"
+DELETED = "deleted message"
+DUPLICATE = "duplicate of an earlier message"
+MALFORMED = "malformed"
+
+_PROBLEMS_KEPT = 50  # all are counted; the first ones are kept verbatim for the summary
+
+
+class IngestError(ValueError):
+    """An export that cannot be read as asked: unknown format, bad option, or (``on_error='stop'``)
+    a malformed record."""
+
+
+@dataclass(frozen=True)
+class Options:
+    format: str | None = None            # None: detect from content
+    timezone: str | None = None          # IANA zone for sources without offsets
+    pseudonymize_key: bytes | None = field(default=None, repr=False)
+    on_error: str = "stop"               # "stop" raises at the first malformed record; "skip" counts
+    date_order: str | None = None        # WhatsApp dates: None detects dmy/mdy from the file
+    conversation: str | None = None      # name for a WhatsApp chat or a table without that column
+    columns: Mapping[str, str] = field(default_factory=dict)  # canonical name -> source column
+    platform: str | None = None          # platform of CSV/JSONL/Parquet rows without that column
+    batch_size: int = 10_000             # rows per Parquet row group; bounds writer memory
+
+    def __post_init__(self):
+        if self.format is not None and self.format not in FORMATS:
+            raise IngestError(f"unknown format {self.format!r}; supported: {', '.join(FORMATS)}")
+        if self.on_error not in ("stop", "skip"):
+            raise IngestError(f"on_error must be 'stop' or 'skip', not {self.on_error!r}")
+        if self.date_order is not None and self.date_order not in DATE_ORDERS:
+            raise IngestError(f"date_order must be one of {', '.join(DATE_ORDERS)}, "
+                              f"not {self.date_order!r}")
+        unknown = sorted(set(self.columns) - set(COLUMNS))
+        if unknown:
+            raise IngestError(f"unknown corpus column(s) {', '.join(unknown)} in the column "
+                              f"mapping; the corpus columns are {', '.join(COLUMNS)}")
+        if self.pseudonymize_key is not None and not self.pseudonymize_key:
+            raise IngestError("the pseudonymisation key is empty; set it to a long random secret")
+        if self.batch_size < 1:
+            raise IngestError(f"batch_size must be positive, not {self.batch_size}")
+        if self.timezone is not None:
+            zone(self.timezone)
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise IngestError(f"unknown timezone {name!r}; use an IANA name such as Europe/Berlin, "
+                          "America/New_York or UTC") from None
+
+
+@dataclass
+class Summary:
+    written: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)   # the first malformed records, verbatim
+    exports: list[tuple[str, str, int]] = field(default_factory=list)  # (path, format, written)
+
+    def __str__(self) -> str:
+        lines = [f"{path} ({fmt}): {n} messages" for path, fmt, n in self.exports]
+        lines.append(f"wrote {self.written} messages")
+        for reason, n in sorted(self.skipped.items()):
+            lines.append(f"skipped {n}: {reason}")
+        lines.extend(f"  {p}" for p in self.problems)
+        if self.skipped[MALFORMED] > len(self.problems):
+            lines.append(f"  ... and {self.skipped[MALFORMED] - len(self.problems)} more")
+        return "\n".join(lines)
+
+
+class Session:
+    def __init__(self, options: Options):
+        self.options = options
+        self.summary = Summary()
+        self.zone = zone(options.timezone) if options.timezone else None
+        self._pseudonyms: dict[str, str] = {}
+
+    def sender(self, name: str) -> str:
+        """The name to store: the name itself, or its keyed pseudonym when a key is set."""
+        key = self.options.pseudonymize_key
+        if key is None:
+            return name
+        if name not in self._pseudonyms:
+            # HMAC, not a bare hash: without the key nobody can confirm a guessed name.
+            digest = hmac.new(key, name.encode("utf-8"), hashlib.sha256).hexdigest()
+            self._pseudonyms[name] = "anon-" + digest[:16]
+        return self._pseudonyms[name]
+
+    def skip(self, reason: str) -> None:
+        self.summary.skipped[reason] += 1
+
+    def bad(self, where: str, line: int | None, problem: str) -> None:
+        message = f"{where}:{line}: {problem}" if line else f"{where}: {problem}"
+        if self.options.on_error == "stop":
+            raise IngestError(f"{message} (use --on-error skip to skip such records and count "
+                              "them in the summary)")
+        self.summary.skipped[MALFORMED] += 1
+        if len(self.summary.problems) < _PROBLEMS_KEPT:
+            self.summary.problems.append(message)
+
+    def clock(self, where: str):
+        from echoroom.ingest.clock import LocalClock  # clock imports IngestError from here
+
+        return LocalClock(self.zone, where)
