@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from echoroom.labels import LABEL2ID, LABELS, NUM_LABELS, map_empathetic, map_goemotions
+from echoroom.labels import LABEL2ID, LABELS, NUM_LABELS, READER_TEXTS, map_empathetic, map_goemotions
 
 DEFAULT_DATA_DIR = "../shared/data"
 GOEMOTIONS_SPLITS = {"train": "train", "dev": "dev", "test": "test"}
 EMPATHETIC_SPLITS = {"train": "train", "dev": "valid", "test": "test"}
-READER_TEXTS = ("first_turn", "prompt", "prompt_first_turn", "speaker_turns")
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:

@@ -96,6 +96,9 @@ EMPATHETIC_MAP: dict[str, tuple[str | None, str]] = {
 
 POLICIES = ("fold", "drop")
 
+# What the reader lens can learn from in an EmpatheticDialogues conversation (echoroom.data).
+READER_TEXTS = ("first_turn", "prompt", "prompt_first_turn", "speaker_turns")
+
 
 def map_goemotions(names: list[str], policy: str = "fold") -> list[str]:
     """Our labels for one GoEmotions example (duplicates removed, order kept); may be empty."""

@@ -120,7 +120,8 @@ def load_encoder(name: str | None, adapter: AdapterConfig):
     from transformers import AutoModel, AutoTokenizer
     path = resolve_encoder(name)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
+    # float32 whatever the checkpoint holds: LoRA and LayerNorm updates need full precision
+    encoder = AutoModel.from_pretrained(path, add_pooling_layer=False, dtype=torch.float32)
     return tokenizer, add_lora(encoder, adapter)
 
 

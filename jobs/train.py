@@ -25,10 +25,9 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from echoroom import data as D
 from echoroom import settings as S
 from echoroom.calibration import fit_temperature, softmax, tune_bias, tune_thresholds
-from echoroom.labels import LABELS, NUM_LABELS
+from echoroom.labels import LABELS, NUM_LABELS, READER_TEXTS
 from echoroom.metrics import accuracy, macro_f1
 from echoroom.model import (DEFAULT_ENCODER, DEFAULT_LENSES_DIR, AdapterConfig, EmotionModel, LensInfo,
                             load_encoder, save_lens)
@@ -39,6 +38,7 @@ class Settings:
     lenses: str = "author,reader"       # which heads to train over the one shared adapter
     out_dir: str = str(DEFAULT_LENSES_DIR)
     data_dir: str = ""                  # empty: ECHOROOM_DATA or ../shared/data
+    prepared_dir: str = ""              # read examples exported by bench/sweep_lenses.py prepare instead
     encoder: str = DEFAULT_ENCODER      # a local folder or hub name also works
     # author lens data
     label_policy: str = "fold"          # fold other GoEmotions labels into ours, or drop them
@@ -76,8 +76,8 @@ class Settings:
             raise ValueError(f"--lenses={self.lenses}: expected a comma-separated subset of author,reader")
         if self.label_policy not in ("fold", "drop"):
             raise ValueError(f"--label_policy={self.label_policy}: expected fold or drop")
-        if self.reader_text not in D.READER_TEXTS:
-            raise ValueError(f"--reader_text={self.reader_text}: expected one of {D.READER_TEXTS}")
+        if self.reader_text not in READER_TEXTS:
+            raise ValueError(f"--reader_text={self.reader_text}: expected one of {READER_TEXTS}")
         if not 0 <= self.reader_neutral_fraction < 1:
             raise ValueError("--reader_neutral_fraction must be in [0, 1)")
 
@@ -86,7 +86,20 @@ class Settings:
         return [x.strip() for x in self.lenses.split(",") if x.strip()]
 
 
+def task_key(name: str, split: str, s: Settings) -> str:
+    """The file name of a task's examples under --prepared_dir: every setting that shapes them."""
+    if name == "author":
+        return f"author-{split}-{s.label_policy}-{s.neutral_cap}-{s.seed}-{s.limit}"
+    return f"reader-{split}-{s.reader_text}-{s.reader_neutral_fraction}-{s.seed}-{s.limit}"
+
+
 def load_task(name: str, split: str, s: Settings):
+    if s.prepared_dir:
+        import pyarrow.parquet as pq
+        table = pq.read_table(Path(s.prepared_dir) / f"{task_key(name, split, s)}.parquet")
+        return table["text"].to_pylist(), np.array(table["target"].to_pylist(), dtype=np.float32)
+    # Imported here so that a run from --prepared_dir works where polars is not installed.
+    from echoroom import data as D
     root = s.data_dir or None
     if name == "author":
         df = D.goemotions(split, policy=s.label_policy, neutral_cap=s.neutral_cap if split == "train" else None,

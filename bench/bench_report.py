@@ -1,0 +1,123 @@
+"""Benchmark: the full report (HTML + .eml) over a DuckDB holding 1M scored messages.
+
+    .venv/bin/python bench/bench_report.py [--messages=1000000] [--keep=PATH]
+
+Messages and both lenses' predictions are synthesised in DuckDB (range() and hash-based
+pseudo-random probabilities) straight into the real schema, so nothing but the store's DDL is
+assumed. The baseline, measured in the same run on the same file, is what the report must never
+do: pull every scored row into Python and aggregate there (only the shift matrix and the
+per-conversation ranking, a fraction of the report). Prints both times and their ratio.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from echoroom import store
+from echoroom.labels import LABELS
+
+# Vocabulary for synthetic text; the "hedge" words are made likelier in shifted messages so the
+# shift-terms section has something real to find.
+WORDS = ("the a and to of it is that you we for on this with was just so can what about then "
+         "meeting later tonight deadline plan coffee team call update weekend project news work "
+         "great thanks love happy sorry worried angry tired proud wow really very").split()
+HEDGES = ("fine", "sure", "whatever", "ok then", "if you say so", "noted")
+
+# Every value below is a bound parameter or a constant; nothing from outside is formatted in.
+SYNTH_MESSAGES = """
+INSERT INTO messages (message_id, conversation_id, sender, sent_at, channel, text)
+SELECT
+    'm' || i,
+    'conv-' || (hash(i, 'c') % 2000),
+    'user-' || (hash(i, 's') % 5000),
+    TIMESTAMPTZ '2025-01-01 00:00:00+00' + to_seconds((hash(i, 't') % (180 * 86400))::BIGINT),
+    ['slack', 'discord', 'whatsapp', 'telegram', 'email'][1 + (hash(i, 'ch') % 5)::BIGINT],
+    array_to_string(list_transform(range(0, 4 + (hash(i, 'n') % 10)::BIGINT),
+        lambda k: $words[1 + (hash(i, k) % len($words))::BIGINT]), ' ')
+      || CASE WHEN hash(i, 'r') % 100 >= 70 AND hash(i, 'h') % 3 = 0
+              THEN ' ' || $hedges[1 + (hash(i, 'hw') % len($hedges))::BIGINT] ELSE '' END
+FROM range($n) AS t(i)
+"""
+
+SYNTH_PREDICTIONS = """
+INSERT INTO predictions (message_id, lens, lens_version, run_id, status, truncated, n_tokens,
+                         emotion, confidence, probs, labels)
+WITH tops AS (
+    SELECT i, lens, (CASE WHEN lens = 'author' THEN hash(i, 'a') % 10
+                          WHEN hash(i, 'r') % 100 < 70 THEN hash(i, 'a') % 10
+                          ELSE hash(i, 'x') % 10 END)::BIGINT AS top
+    FROM range($n) AS t(i), (VALUES ('author'), ('reader')) AS l(lens)
+),
+raw AS (
+    SELECT i, lens, top, list_transform(range(10),
+        lambda j: (CASE WHEN j = top THEN 2.0 + (hash(i, lens, 'p') % 1000) / 250.0 ELSE 0.0 END)
+                  + (hash(i, lens, j) % 1000) / 1000.0) AS w
+    FROM tops
+),
+probs AS (SELECT i, lens, top, list_transform(w, lambda x: x / list_sum(w)) AS p FROM raw)
+SELECT 'm' || i, lens, CASE WHEN lens = 'author' THEN 'author-v1' ELSE 'reader-v1' END, 'run-1',
+       'scored', hash(i, 'tr') % 200 = 0, 12, $labels[top + 1], p[top + 1], p, [$labels[top + 1]]
+FROM probs
+"""
+
+SYNTH_RUN = """
+INSERT INTO runs (run_id, started_at, finished_at, status, author_version, reader_version,
+                  settings, inputs, processes, counts, seconds)
+VALUES ('run-1', TIMESTAMPTZ '2025-07-01 02:00:00+00', TIMESTAMPTZ '2025-07-01 03:00:00+00',
+        'finished', 'author-v1', 'reader-v1', '{}', '{}', 1, json_object('scored', $n), 3600.0);
+INSERT INTO lenses VALUES
+    ('author-v1', 'author', 'all-MiniLM-L6-v2', '{}', '{"dev": {"accuracy": 0.61, "macro_f1": 0.52}}'),
+    ('reader-v1', 'reader', 'all-MiniLM-L6-v2', '{}', '{"dev": {"accuracy": 0.58, "macro_f1": 0.49}}');
+"""
+
+
+def synthesise(path: Path, n: int) -> None:
+    con = store.connect(path)
+    con.execute(SYNTH_MESSAGES, {"n": n, "words": list(WORDS), "hedges": list(HEDGES)})
+    con.execute(SYNTH_PREDICTIONS, {"n": n, "labels": list(LABELS)})
+    for statement in SYNTH_RUN.strip().split(";\n"):
+        con.execute(statement, {"n": n} if "$n" in statement else None)
+    con.close()
+
+
+def baseline(path: Path) -> float:
+    """Rows into Python, then count there: the shift matrix and the conversation ranking only."""
+    t0 = time.perf_counter()
+    con = store.connect(path, read_only=True)
+    rows = con.execute("SELECT conversation_id, author_emotion, reader_emotion, shifted "
+                       "FROM message_lenses").fetchall()
+    matrix = Counter((a, r) for _, a, r, _ in rows)
+    per_conv = Counter(c for c, _, _, s in rows if s)
+    assert sum(matrix.values()) == len(rows) and per_conv
+    con.close()
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str]) -> int:
+    from echoroom.report import ReportSettings
+    from jobs.report import run
+
+    opts = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
+    n = int(opts.get("messages", 1_000_000))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(opts.get("keep") or Path(tmp) / "bench.duckdb")
+        if not path.exists():
+            t0 = time.perf_counter()
+            synthesise(path, n)
+            print(f"synthesised {n:,} scored messages in {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+        run(ReportSettings(db=str(path), out=str(Path(tmp) / "out"), quiet=True))
+        report_s = time.perf_counter() - t0
+        base_s = baseline(path)
+        print(f"report (HTML + .eml, every section): {report_s:.2f} s  (budget 15 s)")
+        print(f"baseline (rows into Python, 2 of the sections): {base_s:.2f} s")
+        print(f"ratio baseline / report: {base_s / report_s:.2f}x")
+        return 0 if report_s < 15 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
