@@ -50,6 +50,38 @@ def _score(args) -> int:
     return subprocess.call(job.launch_command(args.processes, argv))
 
 
+def _ingest(args) -> int:
+    import os
+
+    from echoroom.ingest import IngestError, Options, ingest
+
+    try:
+        key = None
+        if args.pseudonymize_key_env:
+            key = os.environ.get(args.pseudonymize_key_env)
+            if not key:
+                raise IngestError(f"--pseudonymize-key-env names {args.pseudonymize_key_env}, "
+                                  "which is not set or empty; export a long random secret in it")
+            key = key.encode("utf-8")
+        columns = {}
+        for pair in args.column:
+            name, sep, source = pair.partition("=")
+            if not sep or not name or not source:
+                raise IngestError(f"--column expects NAME=SOURCE_COLUMN, got {pair!r}")
+            columns[name.strip()] = source.strip()
+        options = Options(format=args.format, timezone=args.timezone, pseudonymize_key=key,
+                          on_error=args.on_error, date_order=args.date_order,
+                          conversation=args.conversation, columns=columns,
+                          platform=args.platform, batch_size=args.batch_size)
+        summary = ingest(args.exports, args.out, options)
+    except IngestError as exc:  # the message names the file, line and fix
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary)
+    print(f"corpus: {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echoroom", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", action="store_true", help="int8 encoder (CPU; stored as its own version)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_score)
+
+    p = sub.add_parser("ingest", help="turn chat exports into a corpus Parquet file",
+                       description="Formats: whatsapp, discord, telegram, slack, csv, jsonl, "
+                       "parquet (detected from content). See docs/ingest.md.")
+    p.add_argument("exports", nargs="+", metavar="EXPORT", help="export files, folders or zips")
+    p.add_argument("--out", required=True, help="corpus Parquet file to write (replaced)")
+    p.add_argument("--format", help="read every EXPORT as this format instead of detecting it")
+    p.add_argument("--timezone", help="IANA zone of exports without UTC offsets (WhatsApp...)")
+    p.add_argument("--pseudonymize-key-env", metavar="VAR",
+                   help="store senders as keyed hashes, with the key read from env var VAR")
+    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+                   help="at a malformed record: stop (default), or skip it and count it")
+    p.add_argument("--date-order", choices=("dmy", "mdy", "ymd"),
+                   help="WhatsApp date order when detection cannot tell")
+    p.add_argument("--conversation", help="conversation name for a single WhatsApp chat or table")
+    p.add_argument("--column", action="append", default=[], metavar="NAME=SOURCE",
+                   help="CSV/JSONL/Parquet column mapping, e.g. --column text=body (repeatable)")
+    p.add_argument("--platform", help="platform of CSV/JSONL/Parquet rows (default: tabular)")
+    p.add_argument("--batch-size", type=int, default=10_000, help="rows per Parquet row group")
+    p.set_defaults(func=_ingest)
 
     return parser
 
