@@ -60,7 +60,8 @@ def read_jsonl(entry: Entry, session: Session) -> Iterator[Message]:
         if not isinstance(row, dict):
             session.bad(entry.label, number, f"expected a JSON object, found {type(row).__name__}")
             continue
-        rows_to = rows_to or _Rows(entry, session, list(row))
+        # Lines may leave out optional keys, so only the required ones are checked on the first.
+        rows_to = rows_to or _Rows(entry, session, list(row), optional_present=True)
         yield from rows_to.message(row, number)
 
 
@@ -79,11 +80,12 @@ def read_parquet(entry: Entry, session: Session) -> Iterator[Message]:
 class _Rows:
     """Turns rows of one file into messages, by the column mapping checked against its header."""
 
-    def __init__(self, entry: Entry, session: Session, names: list[str]):
+    def __init__(self, entry: Entry, session: Session, names: list[str],
+                 optional_present: bool = False):
         self.entry, self.session = entry, session
         mapping = session.options.columns
         self.columns = {c: mapping.get(c, c) for c in REQUIRED + OPTIONAL
-                        if mapping.get(c, c) in names}
+                        if mapping.get(c, c) in names or optional_present and c in OPTIONAL}
         missing = [f"{c} (as {mapping[c]!r})" if c in mapping else c
                    for c in REQUIRED + tuple(mapping) if c not in self.columns]
         if missing:
@@ -96,6 +98,10 @@ class _Rows:
         self.repeats = {}
 
     def message(self, row: dict, number: int) -> Iterator[Message]:
+        absent = [self.columns[c] for c in REQUIRED if self.columns[c] not in row]
+        if absent:
+            self.session.bad(self.entry.label, number, f"no {', '.join(absent)} field")
+            return
         get = {c: row.get(source) for c, source in self.columns.items()}.get
         text = get("text")
         if text is None or not str(text).strip():
