@@ -54,9 +54,15 @@ class Scorer:
         if quantize:
             # int8 weights for the encoder's Linear layers, activations quantized per batch on the
             # fly (PyTorch dynamic quantization); the heads stay fp32, they cost nothing.
-            for model in lenses.models:
-                model.encoder = torch.ao.quantization.quantize_dynamic(
-                    model.encoder, {torch.nn.Linear}, dtype=torch.qint8)
+            import warnings
+            with warnings.catch_warnings():
+                # torch 2.13 announces a move of this API to torchao; it still works and torchao
+                # is not installed here. Revisit when torch drops it.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", UserWarning)
+                for model in lenses.models:
+                    model.encoder = torch.ao.quantization.quantize_dynamic(
+                        model.encoder, {torch.nn.Linear}, dtype=torch.qint8)
         self.pad_id = lenses.tokenizer.pad_token_id
 
     @property
@@ -184,8 +190,8 @@ def plan_run(settings, state, scorer: Scorer, db: Path, work: Path, settings_jso
         run_id = None
         if meta_path.is_file():
             old = json.loads(meta_path.read_text())["run_id"]
-            row = store.query(con, "run_status", {"run_id": old}).fetchone()
-            if row and row[0] == "running":
+            found = store.query(con, "run_status", {"run_id": old}).fetchall()
+            if found and found[0][0] == "running":
                 run_id = old  # resume: its shards on disk are still to be loaded
             else:
                 shutil.rmtree(run_dir)  # loaded already; only the clean-up was interrupted
@@ -257,7 +263,7 @@ def load_run(plan: Plan, db: Path, versions: dict[str, str], seconds: float, kee
             raise RuntimeError(f"{run_dir}: message ids in more than one shard, e.g. {bad[:3]}; "
                                "delete that folder and run again")
         counts = dict(zip(("rows", "scored", "skipped", "truncated"),
-                          store.query(con, "shard_counts", {"files": shards}).fetchone()))
+                          store.query(con, "shard_counts", {"files": shards}).fetchall()[0]))
         counts = {k: int(v or 0) for k, v in counts.items()}
         expected = plan.corpus.rows - plan.already
         if counts["rows"] != expected:

@@ -1,0 +1,259 @@
+"""The scoring path end to end on small real corpora: one process, two under accelerate launch,
+a process killed mid-run, incremental re-runs, new lens versions and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import write_corpus
+from echoroom import corpus, scoring
+from echoroom.model import LensSet, default_lens_folders
+from jobs import score as job
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def lenses(lens_root):
+    return LensSet(default_lens_folders(lens_root))
+
+
+def run_job(lens_root, db, *inputs, **settings) -> dict:
+    argv = [f"--inputs={','.join(map(str, inputs))}", f"--db={db}", f"--lenses={lens_root}", "--progress=false"]
+    argv += [f"--{k}={v}" for k, v in settings.items()]
+    return job.main(argv)
+
+
+def job_command(lens_root, db, *inputs, **settings) -> list[str]:
+    return [f"--inputs={','.join(map(str, inputs))}", f"--db={db}", f"--lenses={lens_root}",
+            "--progress=false", *[f"--{k}={v}" for k, v in settings.items()]]
+
+
+def rows(db, sql, params=None):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def assert_exactly_once(db, n_messages):
+    assert rows(db, "SELECT count(*), count(DISTINCT message_id) FROM messages") == [(n_messages, n_messages)]
+    per = rows(db, "SELECT lens, count(*), count(DISTINCT message_id) FROM predictions GROUP BY lens ORDER BY lens")
+    assert per == [("author", n_messages, n_messages), ("reader", n_messages, n_messages)]
+
+
+# --- the scorer ---------------------------------------------------------------------------
+
+def test_scorer_matches_plain_predict(lenses):
+    texts = ["ok", "I am so happy for you!!", "ok", "this is terrible " * 80, "", "lol"]
+    probs, n_tokens, cut = scoring.Scorer(lenses, batch_tokens=256).score(texts)
+    want = lenses.predict(texts)
+    for name in lenses.names:
+        np.testing.assert_allclose(probs[name], want[name], atol=2e-5)
+    assert cut.tolist() == [False, False, False, True, False, False]
+    assert n_tokens[3] == lenses.max_length and n_tokens[0] == n_tokens[2] == 3
+
+
+def test_batches_respect_the_token_budget(lenses):
+    scorer = scoring.Scorer(lenses, batch_tokens=40, max_batch=3)
+    lengths = np.array([5, 30, 7, 12, 3, 9, 40])
+    batches = scorer.batches(lengths)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(7))
+    for b in batches:
+        assert len(b) <= 3 and (len(b) == 1 or len(b) * lengths[b].max() <= 40)
+
+
+def test_null_and_empty_text_are_skipped_with_a_reason(lenses):
+    table = pa.table({"message_id": ["a", "b", "c"], "text": [None, "  \n", "fine"]})
+    out = scoring.predict_table(scoring.Scorer(lenses), table).to_pydict()
+    assert out["status"] == ["skipped", "skipped", "scored"]
+    assert out["skip_reason"] == ["null text", "empty text", None]
+    assert out["author_probs"][0] is None and len(out["reader_probs"][2]) == 10
+
+
+# --- bad input: a clear error before anything is written -----------------------------------
+
+def bad(tmp_path, table: pa.Table, name="bad.parquet") -> Path:
+    path = tmp_path / name
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize("table, columns, message", [
+    (pa.table({"message_id": ["a"], "body": ["hi"]}), {}, r"bad.parquet: no 'text' column \(map it with --columns text=COLUMN\)"),
+    (pa.table({"message_id": ["a"], "text": ["hi"]}), {"text": "body"}, r"--columns maps text to 'body', which is not there"),
+    (pa.table({"id": ["a"], "text": ["hi"]}), {}, r"no 'message_id' column"),
+    (pa.table({"message_id": ["a"], "text": [3]}), {}, r"column text is int64, expected string; cast it"),
+    (pa.table({"message_id": ["a"], "text": ["hi"], "sent_at": ["2024-01-01"]}), {}, r"sent_at is string, expected a timestamp; parse it"),
+    (pa.table({"message_id": [1.5], "text": ["hi"]}), {}, r"message_id is double, expected string"),
+    (pa.table({"message_id": ["a", None], "text": ["hi", "yo"]}), {}, r"1 rows have no message_id"),
+])
+def test_bad_columns(tmp_path, table, columns, message):
+    path = bad(tmp_path, table)
+    with pytest.raises(corpus.CorpusError, match=message):
+        corpus.inspect([str(path)], columns)
+
+
+def test_truncated_parquet(tmp_path):
+    path = write_corpus(tmp_path / "cut.parquet", 50)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(corpus.CorpusError, match=r"cut.parquet: not a readable Parquet file .* truncated or corrupt: re-export"):
+        corpus.inspect([str(path)])
+
+
+def test_corrupt_page_inside_a_valid_file(tmp_path):
+    path = write_corpus(tmp_path / "corrupt.parquet", 200)
+    data = bytearray(path.read_bytes())
+    # Scramble bytes in the middle of the column data: the footer still parses.
+    data[200:1200] = bytes((b * 7 + 13) % 256 for b in data[200:1200])
+    path.write_bytes(bytes(data))
+    with pytest.raises(corpus.CorpusError, match=r"corrupt.parquet: not a readable Parquet file"):
+        corpus.inspect([str(path)])
+
+
+def test_duplicate_ids_are_listed_with_their_files(tmp_path):
+    write_corpus(tmp_path / "c" / "a.parquet", 30)
+    write_corpus(tmp_path / "c" / "b.parquet", 30, start=25)
+    with pytest.raises(corpus.CorpusError, match=r"5 message_ids occur more than once(.|\n)*'m0000025' x2 in a.parquet, b.parquet"):
+        corpus.inspect([str(tmp_path / "c")])
+
+
+def test_missing_inputs_and_bad_mapping(tmp_path):
+    with pytest.raises(corpus.CorpusError, match=r"nothere.parquet: no such file"):
+        corpus.find_files([str(tmp_path / "nothere.parquet")])
+    with pytest.raises(corpus.CorpusError, match=r"no .parquet files found"):
+        corpus.find_files([str(tmp_path / "*.parquet")])
+    with pytest.raises(corpus.CorpusError, match=r"'txt' is not a canonical column"):
+        corpus.parse_columns("txt=body")
+
+
+def test_bad_input_writes_nothing(tmp_path, lens_root):
+    path = bad(tmp_path, pa.table({"message_id": ["a"], "body": ["hi"]}))
+    db = tmp_path / "out.duckdb"
+    with pytest.raises(corpus.CorpusError, match="no 'text' column"):
+        run_job(lens_root, db, path)
+    assert not db.exists() and not Path(f"{db}.work").exists()
+
+
+def test_world_size_is_checked(tmp_path, lens_root):
+    path = write_corpus(tmp_path / "c.parquet", 5)
+    with pytest.raises(SystemExit, match=r"started 1 process\(es\) but --processes=2"):
+        run_job(lens_root, tmp_path / "x.duckdb", path, processes=2)
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+def test_one_process_run_stores_everything(tmp_path, lens_root, lenses):
+    n = 120
+    cols = {"lang": ["en"] * n, "reactions": list(range(n))}
+    path = write_corpus(tmp_path / "c.parquet", n, row_group_size=50, **cols)
+    table = pq.read_table(path)
+    texts = table.column("text").to_pylist()
+    texts[3], texts[7] = None, "   "
+    renamed = table.set_column(table.schema.get_field_index("text"), "body", pa.array(texts))
+    pq.write_table(renamed, path, row_group_size=50)
+
+    counts = run_job(lens_root, tmp_path / "db.duckdb", path, columns="text=body", chunk_rows=32)
+    db = tmp_path / "db.duckdb"
+    assert counts["scored"] == n - 2 and counts["skipped"] == 2 and counts["inserted"] == 2 * n
+    assert_exactly_once(db, n)
+    assert rows(db, "SELECT skip_reason FROM predictions WHERE lens = 'author' AND status = 'skipped' ORDER BY message_id") == [("null text",), ("empty text",)]
+    assert rows(db, "SELECT extra->>'lang', (extra->>'reactions')::INT FROM messages WHERE message_id = 'm0000005'") == [("en", 5)]
+    assert rows(db, "SELECT count(*) FROM message_lenses") == [(n - 2,)]
+    run = rows(db, "SELECT status, processes, json_extract_string(settings, '$.columns'), author_version, reader_version FROM runs")
+    assert run == [("finished", 1, "text=body", *lenses.versions.values())]
+    assert rows(db, "SELECT count(*) FROM lenses") == [(2,)]
+    assert not Path(f"{db}.work").exists() or not any(Path(f"{db}.work").iterdir())
+
+    # Stored probabilities are the model's, and the view's divergence is the numpy one.
+    got = rows(db, "SELECT message_id, text, author_probs, reader_probs, js_divergence, shifted FROM "
+                   "(SELECT *, [author_joy, author_anger, author_sadness, author_fear, author_surprise, author_disgust, "
+                   "author_love, author_gratitude, author_neutral, author_pride] AS author_probs, "
+                   "[reader_joy, reader_anger, reader_sadness, reader_fear, reader_surprise, reader_disgust, "
+                   "reader_love, reader_gratitude, reader_neutral, reader_pride] AS reader_probs FROM message_lenses) ORDER BY message_id")
+    want = lenses.predict([g[1] for g in got])
+    a, r = np.array([g[2] for g in got], np.float32), np.array([g[3] for g in got], np.float32)
+    np.testing.assert_allclose(a, want["author"], atol=2e-5)
+    np.testing.assert_allclose(r, want["reader"], atol=2e-5)
+    from test_store import js_reference
+    np.testing.assert_allclose([g[4] for g in got], js_reference(a, r), atol=1e-12)
+    assert [g[5] for g in got] == (a.argmax(1) != r.argmax(1)).tolist()
+
+
+def test_incremental_rerun_and_new_versions(tmp_path, lens_root):
+    db = tmp_path / "db.duckdb"
+    first = write_corpus(tmp_path / "c" / "day1.parquet", 60)
+    run_job(lens_root, db, tmp_path / "c")
+    again = run_job(lens_root, db, tmp_path / "c")
+    assert again["scored"] == 0 and again["already_scored"] == 60 and again["inserted"] == 0
+    write_corpus(tmp_path / "c" / "day2.parquet", 40, seed=1, start=60)
+    grown = run_job(lens_root, db, tmp_path / "c")
+    assert grown["scored"] == 40 and grown["already_scored"] == 60 and grown["inserted"] == 80
+    assert_exactly_once(db, 100)
+    assert rows(db, "SELECT count(DISTINCT run_id) FROM predictions") == [(2,)]
+
+    # A new lens version (here the int8 encoder) is a new run beside the old predictions.
+    newer = run_job(lens_root, db, first, quantize="true")
+    assert newer["scored"] == 60 and newer["already_scored"] == 0
+    versions = rows(db, "SELECT lens_version, count(*) FROM predictions GROUP BY 1 ORDER BY 1")
+    assert [v[1] for v in versions] == [100, 60, 100, 60] and all(v[0].endswith("+int8") for v in versions[1::2])
+    assert rows(db, "SELECT count(*), min(author_version) LIKE '%+int8' FROM message_lenses") == [(60, True)]
+    assert rows(db, "SELECT count(*), count(*) FILTER (WHERE status = 'finished') FROM runs") == [(4, 4)]
+
+
+def test_killed_run_resumes_exactly_once(tmp_path, lens_root):
+    n = 200
+    path = write_corpus(tmp_path / "c.parquet", n, row_group_size=64)
+    db = tmp_path / "db.duckdb"
+    argv = job_command(lens_root, db, path, chunk_rows=8, threads=1)
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.score", *argv], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    work = Path(f"{db}.work")
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(work.glob("*/part-*.parquet"))) < 3:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    shards = len(list(work.glob("*/part-*.parquet")))
+    assert 3 <= shards < 25, "the kill did not land mid-run"
+    assert rows(db, "SELECT status FROM runs") == [("running",)]
+    assert rows(db, "SELECT count(*) FROM predictions") == [(0,)]
+
+    done = subprocess.run([sys.executable, "-m", "jobs.score", *argv], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"{25 - shards} of 25 units to do" in done.stdout
+    assert_exactly_once(db, n)
+    run = rows(db, "SELECT status, (counts->>'scored')::INT FROM runs")
+    assert run == [("finished", n)], "the resumed run must finish the same run row"
+
+
+def test_two_processes_under_accelerate_launch_match_one(tmp_path, lens_root):
+    n = 150
+    path = write_corpus(tmp_path / "c.parquet", n, row_group_size=100)
+    one, two = tmp_path / "one.duckdb", tmp_path / "two.duckdb"
+    run_job(lens_root, one, path, chunk_rows=40)
+    cmd = job.launch_command(2, job_command(lens_root, two, path, chunk_rows=40))
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "on 2 process(es)" in out.stdout
+    assert_exactly_once(two, n)
+    assert rows(two, "SELECT processes FROM runs") == [(2,)]
+    sql = "SELECT message_id, lens, emotion, labels, probs, status FROM predictions ORDER BY message_id, lens"
+    a, b = rows(one, sql), rows(two, sql)
+    assert [r[:4] + r[5:] for r in a] == [r[:4] + r[5:] for r in b]
+    np.testing.assert_allclose(np.array([r[4] for r in a]), np.array([r[4] for r in b]), atol=1e-6)
