@@ -1,0 +1,190 @@
+"""Scoring speed and memory: our scoring path against two transformers pipelines, in one run.
+
+    python bench/bench_score.py [--n=2000] [--threads=2]          # speed, agreement, FLOP ceiling
+    python bench/bench_score.py --memory --small=20000 --large=200000   # peak RSS, streaming
+
+Baseline: what a user writes first, one ``pipeline("text-classification")`` per lens over the
+list of texts with batch_size=32. Each pipeline model is the lens itself (merged encoder, mean
+pooling, head, bias and temperature), so its top-1 must agree with ``LensSet``; that is checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import torch
+
+from echoroom import chatter
+from echoroom.labels import ID2LABEL, LABEL2ID
+from echoroom.model import LensSet, default_lens_folders, mean_pool
+
+
+def pipeline_for(lenses: LensSet, name: str):
+    from transformers import PreTrainedModel, pipeline
+    from transformers.modeling_outputs import SequenceClassifierOutput
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()  # the pipeline lists every class it knows when given ours
+
+    group = next(i for i, names in enumerate(lenses.groups) if name in names)
+    model = lenses.models[group]
+    config = copy.deepcopy(model.encoder.config)
+    config.num_labels, config.id2label, config.label2id = len(ID2LABEL), ID2LABEL, LABEL2ID
+    config.problem_type = "single_label_classification"
+
+    class LensForSequenceClassification(PreTrainedModel):
+        config_class = type(config)
+        base_model_prefix = "encoder"
+        _supports_sdpa = True  # the wrapped BertModel keeps its own attention settings
+
+        def __init__(self):
+            super().__init__(config)
+            self.encoder, self.head = model.encoder, model.heads[name]
+            self.register_buffer("bias", getattr(lenses, f"bias_{name}").clone())
+            self.temperature = lenses.infos[name].temperature
+
+        def forward(self, input_ids=None, attention_mask=None, **_):
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            logits = (self.head(mean_pool(hidden, attention_mask)) + self.bias) / self.temperature
+            return SequenceClassifierOutput(logits=logits)
+
+    return pipeline("text-classification", model=LensForSequenceClassification().eval(),
+                    tokenizer=lenses.tokenizer, device=-1)
+
+
+def score_like_the_job(scorer, texts: list[str], chunk_rows: int = 1024) -> dict[str, np.ndarray]:
+    """The job's inner loop (dedupe within a unit of chunk_rows), without file I/O."""
+    out = {n: [] for n in scorer.lenses.names}
+    for i in range(0, len(texts), chunk_rows):
+        probs, _, _ = scorer.score(texts[i:i + chunk_rows])
+        for n, p in probs.items():
+            out[n].append(p)
+    return {n: np.concatenate(v) for n, v in out.items()}
+
+
+def matmul_gflops(seconds: float = 2.0) -> float:
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    a @ b
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        n += 1
+    return 2 * 1024 ** 3 * n / (time.perf_counter() - t0) / 1e9
+
+
+def flops_per_message(config, tokens: np.ndarray) -> float:
+    """Forward FLOPs of the encoder on unpadded texts: 2 x (weights x tokens) + attention."""
+    d, f, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    dense = 2 * (4 * d * d + 2 * d * f) * layers * tokens
+    attention = 2 * 2 * d * layers * tokens ** 2
+    return float(np.mean(dense + attention))
+
+
+def speed(args) -> None:
+    from echoroom.scoring import Scorer
+
+    torch.set_num_threads(args.threads)
+    texts = chatter.messages(args.n, seed=1)["text"]
+    lenses = LensSet(default_lens_folders(args.lenses))
+    limit = lenses.max_length
+    results = {}
+
+    pipes = {n: pipeline_for(lenses, n) for n in lenses.names}
+    t0 = time.perf_counter()
+    base = {n: p(texts, batch_size=32, truncation=True, max_length=limit) for n, p in pipes.items()}
+    results["baseline: 2 pipelines, batch 32"] = time.perf_counter() - t0
+
+    fp32 = Scorer(lenses, batch_tokens=args.batch_tokens)
+    score_like_the_job(fp32, texts[:64])  # warm-up, as the pipelines warmed up on their first batch
+    t0 = time.perf_counter()
+    ours = score_like_the_job(fp32, texts)
+    results["ours fp32"] = time.perf_counter() - t0
+
+    q = Scorer(LensSet(default_lens_folders(args.lenses)), batch_tokens=args.batch_tokens, quantize=True)
+    score_like_the_job(q, texts[:64])
+    t0 = time.perf_counter()
+    ours_q = score_like_the_job(q, texts)
+    results["ours int8"] = time.perf_counter() - t0
+
+    ids, cut = fp32.tokenize(list(dict.fromkeys(texts)))
+    tokens = np.array([len(x) for x in ids])
+    unique = len(tokens) / len(texts)
+    gflops = matmul_gflops()
+    per_msg = flops_per_message(lenses.models[0].encoder.config, tokens) * unique  # one shared pass
+    ceiling = gflops * 1e9 / per_msg
+
+    print(f"{args.n} messages ({unique:.0%} distinct, mean {tokens.mean():.1f} tokens, "
+          f"{cut.mean():.1%} truncated at {limit}), {args.threads} threads, lens groups: {lenses.groups}")
+    for n in lenses.names:
+        top_pipe = np.array([LABEL2ID[r["label"]] for r in base[n]])
+        print(f"  check {n}: pipeline top-1 agrees with LensSet on "
+              f"{(top_pipe == ours[n].argmax(1)).mean():.2%}; int8 agrees with fp32 on "
+              f"{(ours_q[n].argmax(1) == ours[n].argmax(1)).mean():.2%}")
+    b = results["baseline: 2 pipelines, batch 32"]
+    for label, sec in results.items():
+        print(f"  {label:<32} {args.n / sec:8.1f} msg/s (both lenses)   {b / sec:5.2f}x baseline")
+    print(f"  FLOP ceiling: {gflops:.1f} GFLOP/s fp32 matmul, {per_msg / 1e6:.1f} MFLOP per message "
+          f"-> {ceiling:.0f} msg/s; fp32 path at {args.n / results['ours fp32'] / ceiling:.0%} of it")
+
+
+def memory_child(n: int, lenses: str | None) -> None:
+    """Write an n-message corpus, score it with the job, print peak RSS (MiB) as JSON."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from jobs import score as job
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "corpus.parquet"
+        with pq.ParquetWriter(path, pa.schema([("message_id", pa.string()), ("text", pa.string())])) as w:
+            for start in range(0, n, 10000):  # written in slices: the corpus itself never sits in memory
+                cols = chatter.messages(min(10000, n - start), seed=start, start=start)
+                w.write_table(pa.table({"message_id": cols["message_id"], "text": cols["text"]}))
+        argv = [f"--inputs={path}", f"--db={tmp}/x.duckdb", "--progress=false", "--quantize=true"]
+        if lenses:
+            argv.append(f"--lenses={lenses}")
+        t0 = time.perf_counter()
+        counts = job.main(argv)
+        print(json.dumps({"n": n, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          "seconds": time.perf_counter() - t0, "scored": counts["scored"]}))
+
+
+def memory(args) -> None:
+    out = {}
+    for n in (args.small, args.large):
+        cmd = [sys.executable, __file__, f"--memory-child={n}"] + ([f"--lenses={args.lenses}"] if args.lenses else [])
+        res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        out[n] = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"  {n:>7} messages: peak RSS {out[n]['peak_rss_mib']:.0f} MiB, {out[n]['seconds']:.0f} s")
+    print(f"  peak RSS {args.large} vs {args.small}: "
+          f"{out[args.large]['peak_rss_mib'] / out[args.small]['peak_rss_mib']:.3f}x (goal <= 1.2x)")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-tokens", dest="batch_tokens", type=int, default=8192)
+    ap.add_argument("--lenses")
+    ap.add_argument("--memory", action="store_true")
+    ap.add_argument("--memory-child", dest="memory_child", type=int)
+    ap.add_argument("--small", type=int, default=20000)
+    ap.add_argument("--large", type=int, default=200000)
+    a = ap.parse_args()
+    if a.memory_child:
+        memory_child(a.memory_child, a.lenses)
+    elif a.memory:
+        memory(a)
+    else:
+        speed(a)
