@@ -12,6 +12,9 @@ import altair as alt
 from echoroom.labels import LABELS
 
 WIDTH = 520  # fits the email's 600 px column with its padding
+# Rows are ordered by a "rank" field, never by a sort list of their values: Vega-Lite turns a sort
+# list into expression code, and these values (terms, names) come from users' messages.
+BY_RANK = alt.EncodingSortField("rank", order="ascending")
 
 
 def _spec(chart: alt.TopLevelMixin) -> dict:
@@ -35,17 +38,16 @@ def matrix(rows: list[dict]) -> dict | None:
         tooltip=["intended:N", "perceived:N", alt.Tooltip("rate:Q", format=".1%"), "messages:Q"])
     text = base.mark_text(fontSize=10).encode(
         text=alt.Text("rate:Q", format=".0%"),
-        color=alt.condition("datum.rate > 0.5", alt.value("white"), alt.value("#333")))
+        color=alt.condition(alt.datum.rate > 0.5, alt.value("white"), alt.value("#333")))
     return _spec((heat + text).properties(height=24 * len(authors)))
 
 
 def misread(rows: list[dict]) -> dict | None:
     if not rows:
         return None
-    values = [{"intended": r["intended"], "rate": r["misread_rate"], "low": r["wilson_low"],
-               "high": r["wilson_high"], "read_as": r["read_as"] or "", "messages": r["messages"]} for r in rows]
-    order = [v["intended"] for v in values]
-    base = alt.Chart(alt.Data(values=values)).encode(y=alt.Y("intended:N", sort=order, title=None))
+    values = [{"rank": i, "intended": r["intended"], "rate": r["misread_rate"], "low": r["wilson_low"],
+               "high": r["wilson_high"], "read_as": r["read_as"] or "", "messages": r["messages"]} for i, r in enumerate(rows)]
+    base = alt.Chart(alt.Data(values=values)).encode(y=alt.Y("intended:N", sort=BY_RANK, title=None))
     bars = base.mark_bar(color="#4c78a8").encode(
         x=alt.X("rate:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]), title="misread rate"),
         tooltip=["intended:N", alt.Tooltip("rate:Q", format=".1%"), "read_as:N", "messages:Q"])
@@ -56,10 +58,10 @@ def misread(rows: list[dict]) -> dict | None:
 def ranking(rows: list[dict], what: str) -> dict | None:
     if not rows:
         return None
-    values = [{"name": r["name"], "rate": r["shift_rate"], "low": r["wilson_low"], "high": r["wilson_high"],
-               "messages": r["messages"]} for r in rows]
+    values = [{"rank": i, "name": r["name"], "rate": r["shift_rate"], "low": r["wilson_low"],
+               "high": r["wilson_high"], "messages": r["messages"]} for i, r in enumerate(rows)]
     base = alt.Chart(alt.Data(values=values)).encode(
-        y=alt.Y("name:N", sort=[v["name"] for v in values], title=what,
+        y=alt.Y("name:N", sort=BY_RANK, title=what,
                 axis=alt.Axis(labelLimit=180)))
     bars = base.mark_bar(color="#e45756").encode(
         x=alt.X("rate:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]),
@@ -91,10 +93,10 @@ def over_time(rows: list[dict], grain: str) -> dict | None:
 def terms(rows: list[dict]) -> dict | None:
     if not rows:
         return None
-    values = [{"term": r["term"], "lift": r["lift"], "support": r["support"], "rate": r["shift_rate"]}
-              for r in rows]
+    values = [{"rank": i, "term": r["term"], "lift": r["lift"], "support": r["support"], "rate": r["shift_rate"]}
+              for i, r in enumerate(rows)]
     chart = alt.Chart(alt.Data(values=values)).mark_bar(color="#72b7b2").encode(
-        y=alt.Y("term:N", sort=[v["term"] for v in values], title=None, axis=alt.Axis(labelLimit=180)),
+        y=alt.Y("term:N", sort=BY_RANK, title=None, axis=alt.Axis(labelLimit=180)),
         x=alt.X("lift:Q", scale=alt.Scale(type="log"), title="lift: how much likelier in shifted messages"),
         tooltip=["term:N", alt.Tooltip("lift:Q", format=".2f"), "support:Q", alt.Tooltip("rate:Q", format=".1%")])
     return _spec(chart.properties(height=20 * len(values)))

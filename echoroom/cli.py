@@ -82,6 +82,50 @@ def _ingest(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from echoroom.report import ReportError, ReportSettings
+    from jobs import report as job
+
+    try:
+        settings = ReportSettings(
+            db=args.db, out=args.out, start=args.start, end=args.end, days=args.days,
+            conversation=args.conversation, channel=args.channel, sender=args.sender,
+            min_support=args.min_support, top=args.top, grain=args.grain,
+            include_text=args.include_text, **({"title": args.title} if args.title else {}))
+        job.run(settings)
+    except (ReportError, FileNotFoundError) as exc:  # the message says what to change
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _email(args) -> int:
+    import os
+    from pathlib import Path
+
+    from echoroom import mail
+    from echoroom.report import ReportError
+
+    to = [a.strip() for item in args.to for a in item.split(",") if a.strip()]
+    try:
+        sender = args.sender or os.environ.get("ECHOROOM_SMTP_FROM") or os.environ.get(mail.USER_ENV)
+        if not sender:
+            raise ReportError("no sender: give --from ADDRESS or set ECHOROOM_SMTP_FROM")
+        message = mail.address(mail.read(args.eml), to, sender)
+        if args.dry_run:
+            out = Path(args.out or Path(args.eml).with_suffix(".outgoing.eml"))
+            out.write_bytes(bytes(message))
+            print(f"dry run: nothing sent; the message for {', '.join(to)} is in {out}")
+            return 0
+        port = args.smtp_port or {"ssl": 465, "starttls": 587, "none": 25}[args.security]
+        accepted = mail.send(message, args.smtp_host, port, args.security, cafile=args.cafile)
+    except (ReportError, FileNotFoundError, OSError) as exc:  # OSError: smtplib and socket failures
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"sent {args.eml} to {', '.join(accepted)} via {args.smtp_host}:{port}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echoroom", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +165,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--platform", help="platform of CSV/JSONL/Parquet rows (default: tabular)")
     p.add_argument("--batch-size", type=int, default=10_000, help="rows per Parquet row group")
     p.set_defaults(func=_ingest)
+
+    p = sub.add_parser("report", help="write the shift report: report.html and report.eml",
+                       description="See docs/reports.md for each section and query.")
+    p.add_argument("--db", required=True, help="scored DuckDB file")
+    p.add_argument("--out", required=True, help="folder for report.html, report.eml, settings.json")
+    p.add_argument("--start", help="first day or time, inclusive (ISO; UTC unless a zone is given)")
+    p.add_argument("--end", help="end day or time, exclusive (ISO)")
+    p.add_argument("--days", type=int, help="the N days before --end (default: before today, UTC)")
+    p.add_argument("--conversation", help="only this conversation id")
+    p.add_argument("--channel", help="only this channel")
+    p.add_argument("--sender", help="only this sender")
+    p.add_argument("--min-support", dest="min_support", type=int, default=5,
+                   help="fewest messages a group, emotion or term needs to be ranked (default 5)")
+    p.add_argument("--top", type=int, default=10, help="rows per ranking (default 10)")
+    p.add_argument("--grain", choices=("auto", "day", "week"), default="auto", help="shift over time per")
+    p.add_argument("--include-text", dest="include_text", action="store_true",
+                   help="show message text in the email too (it is always in report.html)")
+    p.add_argument("--title", help="report title and email subject")
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("email", help="send a report .eml over SMTP (or write it addressed, --dry-run)",
+                       description="Credentials come from ECHOROOM_SMTP_USER and ECHOROOM_SMTP_PASSWORD.")
+    p.add_argument("--eml", required=True, help="the report.eml written by `echoroom report`")
+    p.add_argument("--to", action="append", required=True, help="recipient (repeatable, or comma-separated)")
+    p.add_argument("--from", dest="sender", help="sender address (default: ECHOROOM_SMTP_FROM, else the user)")
+    p.add_argument("--smtp-host", dest="smtp_host", default="localhost", help="SMTP server (default localhost)")
+    p.add_argument("--smtp-port", dest="smtp_port", type=int, help="port (default 587, or 465 with --ssl)")
+    security = p.add_mutually_exclusive_group()
+    security.add_argument("--starttls", dest="security", action="store_const", const="starttls",
+                          help="upgrade the connection with STARTTLS (the default)")
+    security.add_argument("--ssl", dest="security", action="store_const", const="ssl",
+                          help="connect over TLS from the start (SMTPS)")
+    security.add_argument("--no-tls", dest="security", action="store_const", const="none",
+                          help="plain SMTP, only to a relay on this machine")
+    p.add_argument("--cafile", help="CA certificates to trust for the server (default: the system's)")
+    p.add_argument("--dry-run", dest="dry_run", action="store_true", help="write the addressed .eml, send nothing")
+    p.add_argument("--out", help="with --dry-run: where to write it (default: EML.outgoing.eml)")
+    p.set_defaults(func=_email, security="starttls")
 
     return parser
 

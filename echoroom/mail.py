@@ -59,15 +59,20 @@ def compose(letter: dict, images: list[tuple[str, str, bytes]], subject: str,
                           "lower --top")
     text = render("email.txt.j2", values)
 
+    body = EmailMessage(policy=email.policy.SMTP)
+    body.set_content(text, subtype="plain", charset="utf-8")
+    body.add_alternative(html, subtype="html", charset="utf-8")
+    del body["MIME-Version"]  # a part, not a message
+
     message = EmailMessage(policy=email.policy.SMTP)
     message["Subject"] = subject
     message["Date"] = email.utils.formatdate(localtime=False)
     message["Message-ID"] = email.utils.make_msgid(domain="echoroom")
-    message.set_content(text, subtype="plain", charset="utf-8")
-    message.add_alternative(html, subtype="html", charset="utf-8")
-    message.make_related()
-    # RFC 2387 asks for the root part's type on multipart/related.
-    message.set_param("type", "multipart/alternative")
+    message["MIME-Version"] = "1.0"
+    # RFC 2387 asks for the root part's type on multipart/related. (EmailMessage.make_related
+    # refuses to wrap a multipart/alternative, so the parts are assembled by hand.)
+    message["Content-Type"] = 'multipart/related; type="multipart/alternative"'
+    message.attach(body)
     for name, _, png in images:
         message.add_related(png, maintype="image", subtype="png", cid=f"<{cids[name]}>",
                             disposition="inline", filename=f"{name}.png")

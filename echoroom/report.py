@@ -309,7 +309,7 @@ def build(settings: ReportSettings) -> dict:
     html_path.write_text(render("report.html.j2", page), encoding="utf-8")
 
     letter = context(data, settings, previous, include_text=settings.include_text)
-    message = mail.compose(letter, charts.pngs(specs), subject=f"{settings.title}: {letter['period']}")
+    message = mail.compose(letter, charts.pngs(specs, scale=1.5), scale=1.5, subject=f"{settings.title}: {letter['period']}")
     eml_path = out / "report.eml"
     eml_path.write_bytes(bytes(message))
 
