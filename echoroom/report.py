@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import jinja2
 
+from echoroom import settings as S
 from echoroom import store
 from echoroom.labels import LABELS
 
@@ -314,6 +315,6 @@ def build(settings: ReportSettings) -> dict:
     eml_path.write_bytes(bytes(message))
 
     settings_path = out / "settings.json"
-    settings_path.write_text(json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
+    settings_path.write_text(S.to_json(settings) + "\n")
     return {"html": html_path, "eml": eml_path, "settings": settings_path,
             "messages": data["summary"]["messages"]}

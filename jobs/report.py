@@ -13,7 +13,7 @@ import sys
 import time
 
 from echoroom import settings as S
-from echoroom.report import ReportError, ReportSettings, build
+from echoroom.report import ReportSettings, build
 
 
 def run(settings: ReportSettings) -> dict:
@@ -30,7 +30,7 @@ def run(settings: ReportSettings) -> dict:
 def main(argv: list[str] | None = None) -> int:
     try:
         run(S.parse(ReportSettings, sys.argv[1:] if argv is None else argv))
-    except (ReportError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError) as exc:  # bad settings (ReportError is one) or no database
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.policy
+import json
 import re
 from email import message_from_bytes
 from pathlib import Path
@@ -238,6 +239,21 @@ def test_cli_report_writes_both_outputs_and_reports_errors(scored, tmp_path, cap
     assert '"days": 7' in (tmp_path / "settings.json").read_text()
     assert cli.main(["report", "--db", str(tmp_path / "missing.duckdb"), "--out", str(tmp_path)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_job_takes_key_value_overrides(scored, tmp_path, capsys):
+    from jobs import report as job
+
+    assert job.main([f"--db={scored}", f"--out={tmp_path}", "--days=7", "--end=2025-03-17",
+                     "--include_text=true", "--min_support=2"]) == 0
+    printed = capsys.readouterr().out
+    assert "include_text = True" in printed and "days         = 7" in printed
+    saved = json.loads((tmp_path / "settings.json").read_text())
+    assert saved["days"] == 7 and saved["include_text"] is True and saved["min_support"] == 2
+    assert job.main(["--colour=blue"]) == 2
+    assert "unknown setting --colour" in capsys.readouterr().err
+    assert job.main(["--top=500"]) == 2
+    assert "expected 1 to 100" in capsys.readouterr().err
 
 
 def test_settings_are_all_documented():
