@@ -97,7 +97,8 @@ def terms(rows: list[dict]) -> dict | None:
               for i, r in enumerate(rows)]
     chart = alt.Chart(alt.Data(values=values)).mark_bar(color="#72b7b2").encode(
         y=alt.Y("term:N", sort=BY_RANK, title=None, axis=alt.Axis(labelLimit=180)),
-        x=alt.X("lift:Q", scale=alt.Scale(type="log"), title="lift: how much likelier in shifted messages"),
+        # Linear, not log: Vega-Lite bars grow from zero, which a log scale cannot place.
+        x=alt.X("lift:Q", title="lift: how much likelier in shifted messages"),
         tooltip=["term:N", alt.Tooltip("lift:Q", format=".2f"), "support:Q", alt.Tooltip("rate:Q", format=".1%")])
     return _spec(chart.properties(height=20 * len(values)))
 
