@@ -265,3 +265,18 @@ def test_settings_are_all_documented():
     docs = (Path(__file__).resolve().parent.parent / "docs" / "reports.md").read_text()
     for field in dataclasses.fields(ReportSettings):
         assert f"`{field.name}`" in docs, f"docs/reports.md does not document the {field.name} setting"
+
+
+def test_email_body_stays_under_the_clipping_size(tmp_path, lens_root):
+    rows = F.corpus_rows(hostile=False)
+    long = [dict(r, message_id=f"long-{i:03d}", text=(r["text"] + " ") * 40)
+            for i, r in enumerate(rows * 3)]  # 72 messages of ~1.5 KB each: over 100 KB in a table
+    db = F.scored_db(tmp_path / "db", lens_root, long)
+    written = build(ReportSettings(db=str(db), out=str(tmp_path / "out"), min_support=1, top=100,
+                                   include_text=True, quiet=True))
+    html = parts(eml(written["eml"]))["text/html"]
+    assert len(html.encode()) < MAX_HTML_BYTES
+    note = [p.text for p in parse(html).iter("p") if "left out to keep this email" in p.text]
+    shown = len(list(parse(html).by_id("divergent-table").iter("tr"))) - 1
+    assert note and note[0].startswith(f"{72 - shown} more messages")
+    assert len(list(parse(written["html"].read_text()).by_id("divergent-table").iter("tr"))) == 73
