@@ -108,9 +108,18 @@ def run_query(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> list[d
     return [dict(zip(columns, row)) for row in cursor.fetchall()]
 
 
+def _connect(db: str) -> duckdb.DuckDBPyConnection:
+    try:
+        return store.connect(db, read_only=True)
+    except duckdb.IOException as exc:
+        # DuckDB has one writer per file and readers must wait for it (a scoring run, usually).
+        raise ReportError(f"cannot open {db} to read it ({exc}); if a scoring run is writing it, "
+                          "make the report when the run has finished") from None
+
+
 def open_scope(settings: ReportSettings) -> duckdb.DuckDBPyConnection:
     """A read-only connection whose ``message_lenses`` holds only the messages in scope."""
-    con = store.connect(settings.db, read_only=True)
+    con = _connect(settings.db)
     con.execute("SET enable_progress_bar = false")  # a setting, not a query: keeps job logs clean
     try:
         run_query(con, "report_scope", settings.filters())
@@ -145,7 +154,7 @@ def previous_summary(settings: ReportSettings) -> dict | None:
         return None
     before = dataclasses.replace(settings, start=(start - (end - start)).isoformat(),
                                  end=start.isoformat(), days=None)
-    con = store.connect(settings.db, read_only=True)
+    con = _connect(settings.db)
     try:
         return run_query(con, "shift_summary", before.filters())[0]
     finally:

@@ -237,6 +237,24 @@ def test_missing_or_foreign_database(tmp_path):
         build(ReportSettings(db=str(foreign), out=str(tmp_path), quiet=True))
 
 
+def test_database_being_written_by_another_process(scored, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    db = tmp_path / "busy.duckdb"
+    shutil.copy(scored, db)
+    writer = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('open', flush=True); time.sleep(60)", str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "open"
+        with pytest.raises(ReportError, match="make the report when the run has finished"):
+            build(ReportSettings(db=str(db), out=str(tmp_path / "out"), quiet=True))
+    finally:
+        writer.kill()
+        writer.wait()
+
+
 def test_cli_report_writes_both_outputs_and_reports_errors(scored, tmp_path, capsys):
     assert cli.main(["report", "--db", str(scored), "--out", str(tmp_path), "--days", "7",
                      "--end", "2025-03-17"]) == 0
