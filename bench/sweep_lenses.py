@@ -27,18 +27,18 @@ sys.path.insert(0, str(ROOT))
 from jobs.train import Settings, task_key  # noqa: E402
 
 BASE = dict(epochs=2.0)
-VARIANTS = {
+VARIANTS = {  # in the order they run: the most informative first
     "shared": dict(lenses="author,reader"),
-    "reader_alone": dict(lenses="reader"),
-    "author_alone": dict(lenses="author"),
     "reader_no_neutral": dict(lenses="reader", reader_neutral_fraction=0.0),
-    "reader_prompt": dict(lenses="reader", reader_text="prompt"),
-    "reader_prompt_first_turn": dict(lenses="reader", reader_text="prompt_first_turn", max_length=128),
-    "reader_speaker_turns": dict(lenses="reader", reader_text="speaker_turns"),
     "author_drop": dict(lenses="author", label_policy="drop"),
-    "author_no_class_weights": dict(lenses="author", class_weight_power=0.0),
+    "reader_prompt": dict(lenses="reader", reader_text="prompt"),
+    "author_alone": dict(lenses="author"),
+    "reader_alone": dict(lenses="reader"),
     "author_full_finetune": dict(lenses="author", full_finetune=True, lr=5e-5, head_lr=5e-5, class_weight_power=0.0,
                                  tune_bias=False),
+    "reader_prompt_first_turn": dict(lenses="reader", reader_text="prompt_first_turn", max_length=128),
+    "author_no_class_weights": dict(lenses="author", class_weight_power=0.0),
+    "reader_speaker_turns": dict(lenses="reader", reader_text="speaker_turns"),
     "shared_3_epochs": dict(lenses="author,reader", epochs=3.0),
 }
 

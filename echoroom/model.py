@@ -215,6 +215,7 @@ class LensSet(nn.Module):
         self.device = device
         for name, info in self.infos.items():
             self.register_buffer(f"bias_{name}", torch.tensor(info.bias, dtype=torch.float32))
+        self.to(device)
 
     @property
     def names(self) -> list[str]:
