@@ -13,7 +13,7 @@ alone is ``--lenses=author`` then ``--lenses=reader``.
 from __future__ import annotations
 
 import json
-import math
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -158,6 +158,12 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(s.threads)
     set_seed(s.seed)
     main_proc = accelerator.is_main_process
+    # `accelerate launch --cpu --num_processes 2` silently starts one process: refuse to train on
+    # a different world size than the launcher announced.
+    expected = int(os.environ.get("WORLD_SIZE", "1"))
+    if accelerator.num_processes != expected:
+        raise RuntimeError(f"launched for {expected} processes but running {accelerator.num_processes}; on CPU use "
+                           "`accelerate launch --multi_gpu --num_processes N` (the --cpu flag runs one process)")
     if main_proc:
         print(f"train: {accelerator.num_processes} process(es) on {accelerator.device}\n{S.describe(s)}", flush=True)
 

@@ -1,0 +1,56 @@
+"""The committed lenses: compact, loadable, and right on sentences whose emotion is not in doubt."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from echoroom.labels import LABELS
+from echoroom.model import DEFAULT_LENSES_DIR, LensSet, default_lens_folders, read_lens_info
+
+CLEAR = {
+    "Thank you so much for your help, I really appreciate it!": "gratitude",
+    "Thanks a lot, that was really kind of you.": "gratitude",
+    "I love you so much, you mean the world to me.": "love",
+    "I'm so scared, I think someone is trying to break into my house.": "fear",
+    "I am furious, this is the third time they've lied to me!": "anger",
+    "My dog died this morning and I can't stop crying.": "sadness",
+    "The meeting is moved to room 4 at 3pm.": "neutral",
+}
+
+
+@pytest.fixture(scope="module")
+def lenses():
+    return LensSet(default_lens_folders())
+
+
+def test_committed_lenses_are_compact():
+    size = sum(p.stat().st_size for p in Path(DEFAULT_LENSES_DIR).rglob("*") if p.is_file())
+    assert size < 15 * 1024 * 1024, size
+    for folder in default_lens_folders().values():
+        assert (folder / "MODEL_CARD.md").is_file() and (folder / "metrics.json").is_file()
+        assert read_lens_info(folder).labels == list(LABELS)
+    card = (DEFAULT_LENSES_DIR / "reader" / "MODEL_CARD.md").read_text()
+    assert "CC BY-NC 4.0" in card
+
+
+def test_both_lenses_read_unambiguous_sentences(lenses):
+    probs = lenses.predict(list(CLEAR))
+    for name in ("author", "reader"):
+        got = [LABELS[i] for i in probs[name].argmax(1)]
+        wrong = [(t, want, g) for (t, want), g in zip(CLEAR.items(), got) if want != g]
+        assert len(wrong) <= 1, (name, wrong)
+        assert np.allclose(probs[name].sum(1), 1, atol=1e-5)
+
+
+def test_multi_label_sets_are_ordered_and_never_empty(lenses):
+    probs = lenses.predict(["haha thanks, I love it but I'm also a bit scared"])
+    for name in lenses.names:
+        labels = lenses.label_sets(name, probs[name])[0]
+        assert labels and all(l in LABELS for l in labels)
+        assert labels[0] == LABELS[probs[name][0].argmax()]
+
+
+def test_missing_lens_folder_says_how_to_train(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m jobs.train"):
+        LensSet({"author": tmp_path / "nowhere"})
