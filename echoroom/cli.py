@@ -126,6 +126,37 @@ def _email(args) -> int:
     return 0
 
 
+def _run(args) -> int:
+    from echoroom import pipeline
+
+    return pipeline.main(args.config, wait=args.wait, force_email=args.force_email)
+
+
+def _sql(args) -> int:
+    from echoroom import catalog
+
+    if args.list:
+        names = catalog.saved()
+        width = max(map(len, names))
+        print("\n".join(f"{n:<{width}}  {doc}" for n, doc in names.items()))
+        return 0
+    if bool(args.query) == bool(args.sql):
+        print("error: give a saved query NAME (see --list) or --sql \"SELECT ...\", not both",
+              file=sys.stderr)
+        return 2
+    try:
+        columns, rows = catalog.execute(args.db, name=args.query, sql=args.sql,
+                                        params=catalog.parse_params(args.param))
+    except (ValueError, FileNotFoundError) as exc:  # the message names the query and parameters
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.csv:
+        catalog.print_csv(columns, rows)
+    else:
+        print(catalog.table(columns, rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="echoroom", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -203,6 +234,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", dest="dry_run", action="store_true", help="write the addressed .eml, send nothing")
     p.add_argument("--out", help="with --dry-run: where to write it (default: EML.outgoing.eml)")
     p.set_defaults(func=_email, security="starttls")
+
+    p = sub.add_parser("run", help="the scheduled pipeline: ingest, score what is new, report, email",
+                       description="Without --config: the built-in demo (echoroom/demo chats -> out/demo). "
+                       "Exit codes, the lock and the config keys: docs/operations.md.")
+    p.add_argument("--config", help="TOML config file (see examples/echoroom.toml)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="if another run holds the lock, wait up to this long (default: exit 75 at once)")
+    p.add_argument("--force-email", dest="force_email", action="store_true",
+                   help="email the report even to recipients who had this period's report")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("sql", help="run a saved query by name, or read-only SQL, on a scored database",
+                       description="Examples over message_lenses: docs/sql-examples.md.")
+    p.add_argument("query", nargs="?", metavar="NAME", help="a saved query in queries/ (see --list)")
+    p.add_argument("--db", default="out/demo/echoroom.duckdb", help="DuckDB file (default: the demo's)")
+    p.add_argument("--sql", help="ad-hoc SQL instead of a saved query (the database is opened read-only)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="bind $NAME (repeatable); unset parameters are NULL, i.e. no filter")
+    p.add_argument("--list", action="store_true", help="list the saved queries and what they return")
+    p.add_argument("--csv", action="store_true", help="CSV on stdout instead of a table")
+    p.set_defaults(func=_sql)
 
     return parser
 

@@ -1,0 +1,109 @@
+"""The saved-query catalog behind ``echoroom sql``: the queries in ``queries/`` by name, with the
+first line of their doc comment, run read-only with bound parameters, printed as a table.
+
+    echoroom sql --list
+    echoroom sql shifting_senders --param min_support=3 --param limit=5
+    echoroom sql --sql "SELECT author_emotion, count(*) FROM message_lenses GROUP BY 1"
+
+The database is always opened read-only, so exploring never changes it (saved statements that
+write, such as insert_run, fail with DuckDB's read-only error). A saved query's parameters that are
+not given are bound as NULL, which the report queries read as "no filter".
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sys
+from pathlib import Path
+
+from echoroom import store
+
+_MAX_CELL = 60  # wide enough for a short message; a table of full messages is unreadable
+
+
+def saved() -> dict[str, str]:
+    """Every saved query's name and the first line of its doc comment."""
+    out = {}
+    for path in sorted(store.QUERIES_DIR.glob("*.sql")):
+        first = next((line for line in path.read_text().splitlines() if line.startswith("--")), "")
+        out[path.stem] = re.sub(rf"^--\s*({re.escape(path.stem)}:)?\s*", "", first)
+    return out
+
+
+def parameter_names(sql: str) -> list[str]:
+    """The ``$names`` a statement binds (comments removed: they document parameters too)."""
+    return sorted(set(re.findall(r"\$([A-Za-z_]\w*)", re.sub(r"--[^\n]*", "", sql))))
+
+
+def value(raw: str):
+    """A --param value: null, an integer, a number, true/false, else the text (DuckDB casts it)."""
+    if raw.lower() in ("null", "none"):
+        return None
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def parse_params(pairs: list[str]) -> dict:
+    params = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_]\w*", name):
+            raise ValueError(f"--param expects NAME=VALUE, got {pair!r}")
+        params[name] = value(raw)
+    return params
+
+
+def execute(db: str | Path, name: str | None = None, sql: str | None = None,
+            params: dict | None = None) -> tuple[list[str], list[tuple]]:
+    """Column names and rows of a saved query (by name) or of ad-hoc SQL, on a read-only connection."""
+    import duckdb
+
+    params = dict(params or {})
+    if name is not None:
+        sql = store.load_sql(name)
+    wanted = parameter_names(sql)
+    unknown = sorted(set(params) - set(wanted))
+    if unknown:
+        what = f"queries/{name}.sql" if name else "the SQL"
+        raise ValueError(f"{what} takes no parameter {', '.join(unknown)}; it takes: {', '.join(wanted) or 'none'}")
+    con = store.connect(db, read_only=True)
+    try:
+        con.execute("SET enable_progress_bar = false")
+        cursor = con.execute(sql, {k: params.get(k) for k in wanted} if wanted else None)
+        if cursor.description is None:
+            return [], []
+        return [d[0] for d in cursor.description], cursor.fetchall()
+    except duckdb.Error as exc:
+        where = f"queries/{name}.sql" if name else "the SQL"
+        raise ValueError(f"{type(exc).__name__} in {where} with parameters {params!r}: {exc}") from None
+    finally:
+        con.close()
+
+
+def _cell(v) -> str:
+    text = "NULL" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+    text = text.replace("\n", " ")
+    return text if len(text) <= _MAX_CELL else text[:_MAX_CELL - 1] + "…"
+
+
+def table(columns: list[str], rows: list[tuple]) -> str:
+    """A plain-text table, as psql and duckdb print them."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = lambda values: " | ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()  # noqa: E731
+    out = [line(columns), "-+-".join("-" * w for w in widths)] + [line(r) for r in cells]
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(out)
+
+
+def print_csv(columns: list[str], rows: list[tuple], stream=None) -> None:
+    writer = csv.writer(stream or sys.stdout)
+    writer.writerow(columns)
+    writer.writerows(rows)
