@@ -27,7 +27,7 @@ def saved() -> dict[str, str]:
     out = {}
     for path in sorted(store.QUERIES_DIR.glob("*.sql")):
         first = next((line for line in path.read_text().splitlines() if line.startswith("--")), "")
-        out[path.stem] = re.sub(rf"^--\s*({re.escape(path.stem)}:)?\s*", "", first)
+        out[path.stem] = re.sub(rf"^--\s*({re.escape(path.stem)}:)?\s*", "", first) or "(no doc comment)"
     return out
 
 

@@ -325,7 +325,8 @@ def reference_table() -> str:
         kinds = " or ".join("date/time" if t in (dt.date, dt.datetime) else t.__name__
                             for t in k.kinds if t is not dt.datetime)
         default = "required" if k.required else "unset" if k.default is None else f"`{k.default!r}`"
-        rows.append(f"| {section} `{k.name}` | {kinds} | {default} | {k.help} |")
+        choices = f" (one of: {', '.join(k.choices)})" if k.choices else ""
+        rows.append(f"| {section} `{k.name}` | {kinds} | {default} | {k.help}{choices} |")
     return "\n".join(rows)
 
 
