@@ -1,0 +1,131 @@
+"""The pipeline config: every key documented, the shipped example and the demo valid, and each kind
+of mistake stopped with the file and the key named."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+
+from echoroom import config
+from echoroom.config import ConfigError
+from echoroom.pipeline import Exit
+
+ROOT = Path(__file__).resolve().parent.parent
+OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
+MINIMAL = '[[inputs]]\npaths = ["chats/*.txt"]\ncorpus = "corpus.parquet"\n'
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "echoroom.toml"
+    path.write_text(text)
+    return path
+
+
+def test_every_key_is_documented_as_declared():
+    assert config.reference_table() in OPERATIONS, \
+        "docs/operations.md's key table differs from echoroom.config.KEYS: paste reference_table() in"
+    for key in config.KEYS:
+        assert f"`{key.name}` |" in OPERATIONS
+
+
+def test_every_exit_code_is_documented():
+    for code in Exit:
+        assert re.search(rf"^\| {int(code)} \| {code.name.lower()} \|", OPERATIONS, re.M), code
+
+
+def test_report_and_scoring_defaults_come_from_their_settings():
+    from echoroom.report import ReportSettings
+    from jobs.score import Settings
+
+    for key in config.KEYS:
+        if key.section in ("report", "scoring"):
+            owner = ReportSettings if key.section == "report" else Settings
+            assert key.default == owner.__dataclass_fields__[key.name].default, key.dotted
+
+
+def test_the_example_config_validates(monkeypatch):
+    monkeypatch.setenv("ECHOROOM_PSEUDONYM_KEY", "a long random secret for the test")
+    cfg = config.load(ROOT / "examples" / "echoroom.toml")
+    examples = ROOT / "examples"
+    assert cfg.database == examples / "data" / "echoroom.duckdb"
+    assert cfg.lock_path == examples / "data" / "echoroom.duckdb.lock"
+    assert [i.corpus.name for i in cfg.inputs] == ["whatsapp.parquet", "slack.parquet"]
+    assert cfg.inputs[0].options.timezone == "Europe/London" and cfg.inputs[0].options.pseudonymize_key
+    assert cfg.report.days == 7 and cfg.email["mode"] == "send" and cfg.smtp["port"] == 587
+    # Every key the example sets is a declared key (it documents the config by example).
+    declared = {k.name for k in config.KEYS}
+    text = (examples / "echoroom.toml").read_text()
+    assert set(re.findall(r"^(\w+) =", text, re.M)) <= declared
+
+
+def test_demo_config_points_at_the_shipped_chats(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = config.demo()
+    assert cfg.database == tmp_path / "out" / "demo" / "echoroom.duckdb"
+    assert cfg.inputs[0].corpus == tmp_path / "out" / "demo" / "corpus.parquet"
+    assert cfg.output_dir == tmp_path / "out" / "demo" and cfg.email["mode"] == "dry-run"
+    assert len(list(Path(cfg.inputs[0].paths[0]).parent.glob("*.txt"))) == 3
+
+
+def test_defaults_and_relative_paths(tmp_path):
+    cfg = config.load(write(tmp_path, MINIMAL))
+    assert cfg.database == tmp_path / "echoroom.duckdb"
+    assert cfg.state_dir == tmp_path / "echoroom.duckdb.state"
+    assert cfg.inputs[0].paths == (str(tmp_path / "chats" / "*.txt"),)
+    assert cfg.scoring["processes"] == 1 and cfg.report.top == 10 and cfg.log_file is None
+    assert cfg.email == {"mode": "dry-run", "recipients": [], "sender": None}
+
+
+def test_toml_dates_are_accepted_for_the_report_period(tmp_path):
+    cfg = config.load(write(tmp_path, MINIMAL + "[report]\nstart = 2025-03-01\nend = 2025-03-08\n"))
+    assert cfg.report.period() == (dt.datetime(2025, 3, 1, tzinfo=dt.timezone.utc),
+                                   dt.datetime(2025, 3, 8, tzinfo=dt.timezone.utc))
+
+
+@pytest.mark.parametrize("text, match", [
+    ("databse = 'x.duckdb'\n" + MINIMAL, r"echoroom.toml: databse: unknown key; known keys here: database"),
+    (MINIMAL + "[report]\ntopp = 3\n", r"report.topp: unknown key"),
+    (MINIMAL + "[smtp]\npassword = 'hunter2'\n", r"smtp.password: secrets are never read from the config file; use ECHOROOM_SMTP_PASSWORD"),
+    (MINIMAL + "[report]\ntop = 0\n", r"report.top: expected 1 to 100"),
+    (MINIMAL + "[report]\ntop = '5'\n", r"report.top: expected int, found str '5'"),
+    (MINIMAL + "[report]\ninclude_text = 1\n", r"report.include_text: expected bool, found int 1"),
+    (MINIMAL + "[report]\ngrain = 'month'\n", r"report.grain: expected one of auto, day, week"),
+    (MINIMAL + "[report]\nstart = 2025-03-08\nend = 2025-03-01\n", r"report.start: .*is not before"),
+    (MINIMAL + "[scoring]\nprocesses = 0\n", r"scoring.processes: must be at least 1"),
+    (MINIMAL + "[scoring]\nquantize = 'yes'\n", r"scoring.quantize: expected bool"),
+    ("log_level = 'loud'\n" + MINIMAL, r"log_level: 'loud' is not one of debug, info, warning"),
+    (MINIMAL + "[email]\nmode = 'send'\n", r"email.recipients: empty, but email.mode is send"),
+    (MINIMAL + "[email]\nmode = 'send'\nrecipients = ['a@example.com']\n[smtp]\nhost = 'smtp.example.com'\nsecurity = 'none'\n",
+     r"smtp.security: none sends in clear text.*not to smtp.example.com"),
+    (MINIMAL + "[smtp]\nport = 70000\n", r"smtp.port: 70000 is not a port number"),
+    (MINIMAL + "[email]\nrecipients = 'a@example.com'\n", r"email.recipients: expected list, found str"),
+    ("report = 3\n" + MINIMAL, r"report: expected a table"),
+    ('[[inputs]]\ncorpus = "c.parquet"\n', r"inputs\[0\].paths: missing; it is required"),
+    ('[[inputs]]\npaths = []\ncorpus = "c.parquet"\n', r"inputs\[0\].paths: empty"),
+    ("database = 'x.duckdb'\n", r"inputs: missing; add at least one \[\[inputs\]\]"),
+    (MINIMAL + 'timezone = "Mars/Olympus"\n', r"inputs\[0\]: unknown timezone 'Mars/Olympus'"),
+    (MINIMAL + 'format = "myspace"\n', r"inputs\[0\]: unknown format 'myspace'"),
+    (MINIMAL + 'pseudonymize_key_env = "ECHOROOM_TEST_UNSET_KEY"\n',
+     r"inputs\[0\].pseudonymize_key_env: names ECHOROOM_TEST_UNSET_KEY, which is not set"),
+    (MINIMAL + '[[inputs]]\npaths = ["more/*.txt"]\ncorpus = "corpus.parquet"\n', r"inputs: two inputs write the same corpus"),
+    ("[[inputs]\n", r"echoroom.toml: not valid TOML"),
+])
+def test_mistakes_name_the_file_and_key(tmp_path, monkeypatch, text, match):
+    monkeypatch.delenv("ECHOROOM_TEST_UNSET_KEY", raising=False)
+    with pytest.raises(ConfigError, match=match):
+        config.load(write(tmp_path, text))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.toml: no such config file \(see examples/echoroom.toml\)"):
+        config.load(tmp_path / "nope.toml")
+
+
+def test_cli_exits_with_the_config_code(tmp_path, capsys):
+    from echoroom import cli
+
+    assert cli.main(["run", "--config", str(write(tmp_path, "oops = 1\n" + MINIMAL))]) == Exit.CONFIG
+    assert "oops: unknown key" in capsys.readouterr().err
