@@ -199,11 +199,13 @@ def period_of(config: Config) -> str:
 
 
 def report_hash(eml: Path) -> str:
-    """A hash of what the report says: its plain-text part without the time it was generated."""
+    """A hash of what the report says: its plain-text part without the time it was generated and
+    without the list of scoring runs (every run adds one, even when it had nothing new to score)."""
     from echoroom import mail
 
     text = mail.read(eml).get_body(preferencelist=("plain",)).get_content()
     text = re.sub(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", text)
+    text = re.sub(r"(?m)^  Run \S+ \(.*\n", "", text)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
