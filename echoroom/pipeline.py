@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -48,6 +49,7 @@ class Exit(IntEnum):
     REPORT = 6        # the report could not be made or written
     EMAIL = 7         # the email could not be sent (server, login, refused recipients)
     LOCK_BUSY = 75    # another run holds the lock (75 = EX_TEMPFAIL: try again later)
+    INTERRUPTED = 130 # stopped by SIGTERM (systemd stop, timeout) or Ctrl-C; the next run resumes
 
 
 class StepError(Exception):
@@ -148,9 +150,15 @@ def score(config: Config, corpora: list[Path], log: logging.Logger) -> dict | No
         cmd = job.launch_command(processes, [a for a in argv if not a.startswith("--processes=")])
         log.info("launching: " + " ".join(cmd))
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for line in proc.stdout:
-            if line.strip():
-                log.info(line.rstrip())
+        try:
+            for line in proc.stdout:
+                if line.strip():
+                    log.info(line.rstrip())
+        except BaseException:
+            # Stopped ourselves: stop the launcher too, or it would go on writing without the lock.
+            proc.terminate()
+            proc.wait(timeout=60)
+            raise
         if proc.wait() != 0:
             raise StepError(Exit.SCORING, f"accelerate launch exited with {proc.returncode}; the lines "
                             "above say why. Run again to resume: finished units are kept.")
@@ -276,6 +284,9 @@ def run(config: Config, log: logging.Logger, wait: float = 0.0, force_email: boo
     except LockBusy as exc:
         log.error(str(exc))
         return Exit.LOCK_BUSY, outputs  # the holder's last_run.json is not ours to overwrite
+    except KeyboardInterrupt:
+        log.error(f"interrupted while waiting for {config.lock_path}; nothing was done")
+        return Exit.INTERRUPTED, outputs
     code = Exit.OK
     try:
         for line in config_mod.describe(config):
@@ -296,6 +307,11 @@ def run(config: Config, log: logging.Logger, wait: float = 0.0, force_email: boo
         code = exc.code
         log.error(f"{step} failed ({code.name.lower()}, exit {int(code)}): {exc}")
         record["error"] = str(exc)
+    except KeyboardInterrupt:
+        code = Exit.INTERRUPTED
+        log.error(f"{step} interrupted (SIGTERM or Ctrl-C), exit {int(code)}; nothing is lost: the next "
+                  "run resumes where this one stopped")
+        record["error"] = "interrupted"
     except Exception as exc:  # a bug: keep the traceback for whoever reads the log
         code = Exit.FAILED
         log.exception(f"{step} failed with an unexpected error")
@@ -322,6 +338,10 @@ def _shown(path) -> str:
         return str(path)
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(config_path: str | None = None, wait: float = 0.0, force_email: bool = False) -> int:
     """``echoroom run``: load the config (or the demo), run, print where the outputs are."""
     try:
@@ -329,6 +349,9 @@ def main(config_path: str | None = None, wait: float = 0.0, force_email: bool = 
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return Exit.CONFIG
+    # systemd stops a unit with SIGTERM: end like Ctrl-C, so the log says where the run stopped
+    # and the lock and open transactions are released in order.
+    signal.signal(signal.SIGTERM, _terminate)
     # This is the job: it decides what the libraries print. Weight-loading bars and load reports
     # from transformers would fill every cron mail.
     import transformers

@@ -113,6 +113,21 @@ def test_killed_run_resumes_exactly_once(tmp_path, lens_root):
     assert rows(db, "SELECT status, (counts->>'scored')::INT FROM runs") == [("finished", n)]
 
 
+def test_sigterm_stops_cleanly_and_says_so(tmp_path, lens_root):
+    cfg = write_config(tmp_path, ["whatsapp_family_chat.txt"], scoring="chunk_rows = 8\nthreads = 1")
+    proc = echoroom_run("--config", str(cfg), cwd=tmp_path, lens_root=lens_root, wait=False)
+    work = tmp_path / "data" / "echoroom.duckdb.work"
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(work.glob("*/part-*.parquet")):
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)  # what `systemctl stop` sends
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == Exit.INTERRUPTED == 130, err[-2000:]
+    assert "score interrupted (SIGTERM or Ctrl-C), exit 130; nothing is lost" in err
+    assert json.loads((tmp_path / "state" / "last_run.json").read_text())["result"] == "interrupted"
+
+
 def test_overlapping_runs_exit_75_or_wait(tmp_path, lens_root):
     cfg = write_config(tmp_path, ["whatsapp_friends_chat.txt"], scoring="chunk_rows = 8\nthreads = 1")
     db, lock = tmp_path / "data" / "echoroom.duckdb", tmp_path / "data" / "echoroom.duckdb.lock"
