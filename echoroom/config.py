@@ -186,14 +186,15 @@ def _section(source: str, data: dict, section: str, where: str) -> dict:
 
 
 def _path(base: Path, raw: str) -> Path:
-    return (base / Path(raw).expanduser()) if not Path(raw).expanduser().is_absolute() else Path(raw).expanduser()
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else base / path
 
 
 def _from_validation(source: str, section: str, exc: Exception) -> ConfigError:
-    # The settings classes name the bad key as --key=...; say it as the config key instead.
+    # The settings classes name the bad key as --key=...: say it as the config key instead.
     found = re.match(r"--(\w+)", str(exc))
     key = f"{section}.{found.group(1)}" if found else section
-    return _fail(source, key, re.sub(r"^--\w+(=\S*)?:?\s*", "", str(exc)) or str(exc))
+    return _fail(source, key, re.sub(r"--(\w+)", r"\1", str(exc)))
 
 
 def _input(source: str, base: Path, i: int, raw) -> Input:
@@ -256,6 +257,7 @@ def from_dict(data: dict, source: str, base: Path) -> Config:
     if email["mode"] == "send" and not email["recipients"]:
         raise _fail(source, "email.recipients", "empty, but email.mode is send; add addresses or set mode")
     if smtp["security"] == "none" and email["mode"] == "send":
+        # mail.send refuses this too, but only at send time, after a whole run: say it now.
         from echoroom.mail import _loopback
         if not _loopback(smtp["host"]):
             raise _fail(source, "smtp.security", f"none sends in clear text, allowed only to a relay on "
