@@ -353,10 +353,11 @@ def main(config_path: str | None = None, wait: float = 0.0, force_email: bool = 
     # and the lock and open transactions are released in order.
     signal.signal(signal.SIGTERM, _terminate)
     # This is the job: it decides what the libraries print. Weight-loading bars and load reports
-    # from transformers would fill every cron mail.
-    import transformers
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
+    # from transformers would fill every cron mail. Environment variables, not transformers' API:
+    # importing it here would delay taking the lock by seconds, and launched processes inherit
+    # them. setdefault leaves an operator's own choice (e.g. TRANSFORMERS_VERBOSITY=info) alone.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     with logging_to(config) as log:
         code, outputs = run(config, log, wait=wait, force_email=force_email)
     if code == Exit.OK:

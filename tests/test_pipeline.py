@@ -129,7 +129,7 @@ def test_sigterm_stops_cleanly_and_says_so(tmp_path, lens_root):
 
 
 def test_overlapping_runs_exit_75_or_wait(tmp_path, lens_root):
-    cfg = write_config(tmp_path, ["whatsapp_friends_chat.txt"], scoring="chunk_rows = 8\nthreads = 1")
+    cfg = write_config(tmp_path, ["whatsapp_friends_chat.txt"], scoring="chunk_rows = 4\nthreads = 1")
     db, lock = tmp_path / "data" / "echoroom.duckdb", tmp_path / "data" / "echoroom.duckdb.lock"
     first = echoroom_run("--config", str(cfg), cwd=tmp_path, lens_root=lens_root, wait=False)
     work = tmp_path / "data" / "echoroom.duckdb.work"
@@ -138,13 +138,14 @@ def test_overlapping_runs_exit_75_or_wait(tmp_path, lens_root):
         assert first.poll() is None, first.communicate()[1][-2000:]
         time.sleep(0.01)
 
+    # Both start while the first holds the lock: the lock is taken before anything heavy is imported.
+    third = echoroom_run("--config", str(cfg), "--wait", "240", cwd=tmp_path, lens_root=lens_root, wait=False)
     second = echoroom_run("--config", str(cfg), cwd=tmp_path, lens_root=lens_root)
     assert second.returncode == Exit.LOCK_BUSY == 75
     assert f"another echoroom run holds {lock} (pid {first.pid} on " in second.stderr
     assert "this run did nothing. Give --wait SECONDS to wait for it instead." in second.stderr
     assert second.stdout == ""
 
-    third = echoroom_run("--config", str(cfg), "--wait", "240", cwd=tmp_path, lens_root=lens_root, wait=False)
     assert first.wait(timeout=240) == 0, first.communicate()[1][-2000:]
     out, err = third.communicate(timeout=240)
     assert third.returncode == 0, err[-3000:]
