@@ -157,6 +157,17 @@ def test_overlapping_runs_exit_75_or_wait(tmp_path, lens_root):
     assert json.loads((tmp_path / "state" / "last_run.json").read_text())["pid"] == third.pid
 
 
+def test_two_scoring_processes_under_accelerate_launch(tmp_path, lens_root):
+    cfg = write_config(tmp_path, ["whatsapp_family_chat.txt"], scoring="processes = 2\nchunk_rows = 16")
+    done = echoroom_run("--config", str(cfg), cwd=tmp_path, lens_root=lens_root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # The launched processes' lines are relayed into the run's log, not lost or interleaved raw.
+    assert re.search(r"^\S+ \S+ INFO jobs/score.py on 2 process\(es\)", done.stderr, re.M)
+    db = tmp_path / "data" / "echoroom.duckdb"
+    assert_exactly_once(db, 86)
+    assert rows(db, "SELECT status, processes FROM runs") == [("finished", 2)]
+
+
 class Inbox:
     def __init__(self):
         self.received: list[tuple[str, list[str], bytes]] = []
