@@ -120,8 +120,9 @@ def load_encoder(name: str | None, adapter: AdapterConfig):
     from transformers import AutoModel, AutoTokenizer
     path = resolve_encoder(name)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    # float32 whatever the checkpoint holds: LoRA and LayerNorm updates need full precision
-    encoder = AutoModel.from_pretrained(path, add_pooling_layer=False, dtype=torch.float32)
+    # float32 whatever the checkpoint holds: LoRA and LayerNorm updates need full precision. The
+    # pooler is loaded (and never used: we mean-pool) only so that loading reports no unused weights.
+    encoder = AutoModel.from_pretrained(path, dtype=torch.float32)
     return tokenizer, add_lora(encoder, adapter)
 
 
