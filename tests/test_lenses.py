@@ -48,7 +48,12 @@ def test_multi_label_sets_are_ordered_and_never_empty(lenses):
     for name in lenses.names:
         labels = lenses.label_sets(name, probs[name])[0]
         assert labels and all(l in LABELS for l in labels)
-        assert labels[0] == LABELS[probs[name][0].argmax()]
+        row = probs[name][0]
+        ranks = [row[LABELS.index(l)] for l in labels]
+        assert ranks == sorted(ranks, reverse=True)  # most probable first
+        th = lenses.infos[name].thresholds
+        above = [l for i, l in enumerate(LABELS) if row[i] >= th[i]]
+        assert set(labels) == (set(above) or {LABELS[row.argmax()]})
 
 
 def test_missing_lens_folder_says_how_to_train(tmp_path):
