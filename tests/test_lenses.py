@@ -59,3 +59,12 @@ def test_multi_label_sets_are_ordered_and_never_empty(lenses):
 def test_missing_lens_folder_says_how_to_train(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m jobs.train"):
         LensSet({"author": tmp_path / "nowhere"})
+
+
+def test_predict_command_shows_both_lenses(capsys):
+    from echoroom.cli import main
+
+    assert main(["predict", "Thank you so much for your help!"]) == 0
+    out = capsys.readouterr().out
+    assert "Thank you so much for your help!" in out
+    assert "author  gratitude" in out and "reader " in out and "labels:" in out
