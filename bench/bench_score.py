@@ -1,7 +1,9 @@
 """Scoring speed and memory: our scoring path against two transformers pipelines, in one run.
 
     python bench/bench_score.py [--n=2000] [--threads=2]          # speed, agreement, FLOP ceiling
-    python bench/bench_score.py --memory --small=20000 --large=200000   # peak RSS, streaming
+    python bench/bench_score.py --memory --small=20000 --large=200000   # peak RSS, streaming (fp32;
+                                                                        # --quantize: int8, faster)
+    python bench/bench_score.py --scaling --n=5120                       # the job on 1 vs 2 processes
 
 Baseline: what a user writes first, one ``pipeline("text-classification")`` per lens over the
 list of texts with batch_size=32. Each pipeline model is the lens itself (merged encoder, mean
@@ -35,7 +37,8 @@ def pipeline_for(lenses: LensSet, name: str):
     from transformers.modeling_outputs import SequenceClassifierOutput
     from transformers.utils import logging
 
-    logging.set_verbosity_error()  # the pipeline lists every class it knows when given ours
+    # The pipeline logs, as an error, every class it knows when given ours; it works all the same.
+    logging.set_verbosity(logging.CRITICAL)
 
     group = next(i for i, names in enumerate(lenses.groups) if name in names)
     model = lenses.models[group]
@@ -138,20 +141,14 @@ def speed(args) -> None:
           f"-> {ceiling:.0f} msg/s; fp32 path at {args.n / results['ours fp32'] / ceiling:.0%} of it")
 
 
-def memory_child(n: int, lenses: str | None) -> None:
+def memory_child(n: int, lenses: str | None, quantize: bool) -> None:
     """Write an n-message corpus, score it with the job, print peak RSS (MiB) as JSON."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from jobs import score as job
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "corpus.parquet"
-        with pq.ParquetWriter(path, pa.schema([("message_id", pa.string()), ("text", pa.string())])) as w:
-            for start in range(0, n, 10000):  # written in slices: the corpus itself never sits in memory
-                cols = chatter.messages(min(10000, n - start), seed=start, start=start)
-                w.write_table(pa.table({"message_id": cols["message_id"], "text": cols["text"]}))
-        argv = [f"--inputs={path}", f"--db={tmp}/x.duckdb", "--progress=false", "--quantize=true"]
+        write_corpus(path, n)
+        argv = [f"--inputs={path}", f"--db={tmp}/x.duckdb", "--progress=false", f"--quantize={quantize}"]
         if lenses:
             argv.append(f"--lenses={lenses}")
         t0 = time.perf_counter()
@@ -161,30 +158,84 @@ def memory_child(n: int, lenses: str | None) -> None:
 
 
 def memory(args) -> None:
+    print(f"the job end to end, {'int8' if args.quantize else 'fp32'} encoder, one process, "
+          f"{torch.get_num_threads()} threads", flush=True)
     out = {}
     for n in (args.small, args.large):
         cmd = [sys.executable, __file__, f"--memory-child={n}"] + ([f"--lenses={args.lenses}"] if args.lenses else [])
+        cmd += ["--quantize"] if args.quantize else []
         res = subprocess.run(cmd, capture_output=True, text=True, check=True)
         out[n] = json.loads(res.stdout.strip().splitlines()[-1])
-        print(f"  {n:>7} messages: peak RSS {out[n]['peak_rss_mib']:.0f} MiB, {out[n]['seconds']:.0f} s")
+        print(f"  {n:>7} messages: peak RSS {out[n]['peak_rss_mib']:.0f} MiB, {out[n]['seconds']:.0f} s", flush=True)
     print(f"  peak RSS {args.large} vs {args.small}: "
           f"{out[args.large]['peak_rss_mib'] / out[args.small]['peak_rss_mib']:.3f}x (goal <= 1.2x)")
+
+
+def write_corpus(path: Path, n: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with pq.ParquetWriter(path, pa.schema([("message_id", pa.string()), ("text", pa.string())])) as w:
+        for start in range(0, n, 10000):  # written in slices: the corpus itself never sits in memory
+            cols = chatter.messages(min(10000, n - start), seed=start, start=start)
+            w.write_table(pa.table({"message_id": cols["message_id"], "text": cols["text"]}))
+
+
+def scaling(args) -> None:
+    """The job end to end (fp32, process start and model load included) on 1 and 2 processes."""
+    import duckdb
+
+    from jobs import score as job
+
+    chunk = max(1, args.n // 10)  # 10 units: an even share for each of 2 processes
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "corpus.parquet"
+        write_corpus(path, args.n)
+        for procs in (1, 2):
+            argv = [f"--inputs={path}", f"--db={tmp}/p{procs}.duckdb", "--progress=false",
+                    f"--chunk_rows={chunk}"] + ([f"--lenses={args.lenses}"] if args.lenses else [])
+            cmd = ([sys.executable, str(Path(job.__file__)), *argv] if procs == 1
+                   else job.launch_command(procs, argv))
+            t0 = time.perf_counter()
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            if res.returncode:
+                raise SystemExit(res.stdout[-2000:] + res.stderr[-2000:])
+            line = next(x for x in res.stdout.splitlines() if " finished in " in x)
+            job_s = float(line.split(" finished in ")[1].split(" s")[0])
+            threads = next(x for x in res.stdout.splitlines() if " thread(s) each" in x)
+            with duckdb.connect(f"{tmp}/p{procs}.duckdb", read_only=True) as con:
+                out[procs] = con.execute(
+                    "SELECT message_id, author_emotion, reader_emotion, author_confidence, "
+                    "reader_confidence FROM message_lenses ORDER BY message_id").fetchall()
+            print(f"  {procs} process(es) ({threads.split(' on ')[1].split(' process')[0]} x "
+                  f"{threads.split(', ')[-1].split(' thread')[0]} thread(s)): {args.n / wall:6.1f} msg/s "
+                  f"wall ({wall:.1f} s incl. start-up), {args.n / job_s:6.1f} msg/s in the job ({job_s:.1f} s)",
+                  flush=True)
+    same = out[1] == out[2]
+    print(f"  {args.n} messages, {chunk} per unit; 1 vs 2 processes: "
+          f"{'identical' if same else 'DIFFERENT'} predictions ({len(out[1])} rows)")
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch-tokens", dest="batch_tokens", type=int, default=8192)
+    ap.add_argument("--batch-tokens", dest="batch_tokens", type=int, default=1024)
     ap.add_argument("--lenses")
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--memory-child", dest="memory_child", type=int)
+    ap.add_argument("--scaling", action="store_true")
+    ap.add_argument("--quantize", action="store_true", help="--memory: score with the int8 encoder")
     ap.add_argument("--small", type=int, default=20000)
     ap.add_argument("--large", type=int, default=200000)
     a = ap.parse_args()
     if a.memory_child:
-        memory_child(a.memory_child, a.lenses)
+        memory_child(a.memory_child, a.lenses, a.quantize)
     elif a.memory:
         memory(a)
+    elif a.scaling:
+        scaling(a)
     else:
         speed(a)

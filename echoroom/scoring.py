@@ -5,7 +5,8 @@ Used by ``jobs/score.py`` (and so ``echoroom score``), the benchmark and the tes
 Speed comes from doing less work, not from tricks per call: each distinct text of a unit is
 scored once; texts are tokenized once for both lenses; lenses that share an adapter share one
 encoder pass (``LensSet``); batches are sorted by length and filled to a token budget, so
-padding is small.
+padding is small. The default budget (1024 padded tokens) is sized for CPU caches: on 2 cores it
+scores ~45% more messages/s than 8192 (docs/scoring.md); on a GPU raise it (e.g. 16384).
 
 Exactly once: a run is keyed by its lens versions, its input files (path, size, mtime) and the
 unit size. Each process writes one shard per unit it owns (unit i belongs to rank i % world),
@@ -45,7 +46,7 @@ PROBS_TYPE = pa.list_(pa.float32(), NUM_LABELS)
 class Scorer:
     """Both lenses over a list of texts: tokenize once, dedupe, length-sorted token-budget batches."""
 
-    def __init__(self, lenses: LensSet, batch_tokens: int = 8192, max_batch: int = 256,
+    def __init__(self, lenses: LensSet, batch_tokens: int = 1024, max_batch: int = 256,
                  quantize: bool = False):
         self.lenses = lenses
         self.batch_tokens = batch_tokens
@@ -102,13 +103,15 @@ class Scorer:
         probs = {n: np.zeros((len(unique), NUM_LABELS), np.float32) for n in self.lenses.names}
         ids, cut = self.tokenize(unique) if unique else ([], np.zeros(0, bool))
         lengths = np.array([len(x) for x in ids], dtype=np.int64)
+        # All token ids in one flat array: each padded batch is then one gather, no Python per row.
+        flat = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=int(lengths.sum()))
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) if len(ids) else lengths
         for idx in self.batches(lengths):
             width = int(lengths[idx].max())
-            input_ids = torch.full((len(idx), width), self.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                input_ids[row, :lengths[i]] = torch.tensor(ids[i])
-                mask[row, :lengths[i]] = 1
+            valid = np.arange(width) < lengths[idx, None]
+            pos = np.where(valid, starts[idx, None] + np.arange(width), 0)
+            input_ids = torch.from_numpy(np.where(valid, flat[pos], self.pad_id))
+            mask = torch.from_numpy(valid.astype(np.int64))
             for name, p in self.lenses.probabilities(input_ids, mask).items():
                 probs[name][idx] = p.float().cpu().numpy()
         inverse = np.asarray(inverse, dtype=np.int64)

@@ -29,7 +29,7 @@ class Settings:
     lenses: str = ""                 # folder holding author/ and reader/ (default: the shipped lenses)
     processes: int = 1               # processes the launcher must have started
     chunk_rows: int = 1024           # rows per unit (one shard file each); part of the resume key
-    batch_tokens: int = 8192         # padded tokens per model batch (length-sorted)
+    batch_tokens: int = 1024         # padded tokens per model batch (length-sorted; CPU-cache sized, raise on GPU)
     max_batch: int = 256             # texts per model batch at most
     threads: int = 0                 # torch threads per process; 0 = CPU cores / local processes
     quantize: bool = False           # int8 dynamic quantization of the encoder (CPU); a separate version
