@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import os
 import sys
+
+# Before anything can run a matrix product: see echoroom/scoring.py on oneDNN's kernel cache.
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "0")
 from dataclasses import dataclass
 from pathlib import Path
 
