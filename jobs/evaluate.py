@@ -33,7 +33,7 @@ from echoroom import settings as S
 from echoroom.labels import LABEL2ID, LABELS, map_goemotions
 from echoroom.metrics import (accuracy, confusion, expected_calibration_error, macro_f1, multilabel_f1,
                               per_class, weighted_f1)
-from echoroom.model import DEFAULT_LENSES_DIR, LensSet, read_lens_info
+from echoroom.model import DEFAULT_LENSES_DIR, LensSet
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
     root = s.data_dir or None
     folders = {"author": Path(s.lenses_dir) / "author", "reader": Path(s.lenses_dir) / "reader"}
     lenses = LensSet(folders)
-    infos = {n: read_lens_info(f) for n, f in folders.items()}
+    infos = lenses.infos  # parsed once by LensSet
     out = Path(s.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics: dict = {"settings": asdict(s), "versions": lenses.versions, "protocol": __doc__.split("Protocol")[1]}
