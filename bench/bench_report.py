@@ -110,7 +110,8 @@ def baseline(path: Path) -> float:
 
 def same_sections_in_duckdb(path: Path) -> float:
     """The baseline's five sections the report's way: one scoped snapshot, queries in DuckDB."""
-    from echoroom.report import ReportSettings, open_scope, run_query
+    from echoroom.report.data import open_scope, run_query
+    from echoroom.report.settings import ReportSettings
 
     t0 = time.perf_counter()
     settings = ReportSettings(db=str(path), quiet=True)
@@ -124,7 +125,7 @@ def same_sections_in_duckdb(path: Path) -> float:
 
 
 def main(argv: list[str]) -> int:
-    from echoroom.report import ReportSettings
+    from echoroom.report.settings import ReportSettings
     from jobs.report import run
 
     opts = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)

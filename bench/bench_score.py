@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import torch
 
-from echoroom import chatter
+from echoroom.demo import chatter
 from echoroom.labels import ID2LABEL, LABEL2ID
-from echoroom.model import LensSet, default_lens_folders, mean_pool
+from echoroom.lenses import default_lens_folders
+from echoroom.lenses.model import LensSet, mean_pool
 
 
 def pipeline_for(lenses: LensSet, name: str):
@@ -95,7 +96,7 @@ def flops_per_message(config, tokens: np.ndarray) -> float:
 
 
 def speed(args) -> None:
-    from echoroom.scoring import Scorer
+    from echoroom.scoring.scorer import Scorer
 
     torch.set_num_threads(args.threads)
     texts = chatter.messages(args.n, seed=1)["text"]

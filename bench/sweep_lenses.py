@@ -50,7 +50,7 @@ def settings_for(name: str, **extra) -> Settings:
 def prepare(out: Path) -> None:
     import polars as pl
 
-    from echoroom import data as D
+    from echoroom.lenses import data as D
     from jobs.train import load_task
 
     out.mkdir(parents=True, exist_ok=True)
@@ -81,8 +81,8 @@ def run(prepared: Path, out: Path, encoder: str, only: list[str]) -> None:
     import torch
 
     from echoroom.labels import LABEL2ID
-    from echoroom.metrics import accuracy, macro_f1
-    from echoroom.model import LensSet
+    from echoroom.lenses.metrics import accuracy, macro_f1
+    from echoroom.lenses.model import LensSet
     from jobs.train import main as train
 
     device = "cuda" if torch.cuda.is_available() else "cpu"

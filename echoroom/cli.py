@@ -12,7 +12,8 @@ import sys
 
 def _predict(args) -> int:
     from echoroom.labels import LABELS
-    from echoroom.model import LensSet, default_lens_folders
+    from echoroom.lenses import default_lens_folders
+    from echoroom.lenses.model import LensSet
 
     lenses = LensSet(default_lens_folders(args.lenses))
     texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
@@ -32,22 +33,22 @@ def _predict(args) -> int:
 def _score(args) -> int:
     import subprocess
 
-    from jobs import score as job
+    from echoroom.scoring.settings import ScoreSettings, launch_command
 
-    argv = [f"--inputs={','.join(args.inputs)}", f"--db={args.db}"]
-    for key in ("columns", "lenses", "work_dir"):
-        if getattr(args, key):
-            argv.append(f"--{key}={getattr(args, key)}")
-    argv += [f"--quantize={args.quantize}", f"--progress={not args.no_progress}"]
-    if args.processes == 1:
-        try:
-            job.main(argv)
-        except (ValueError, FileNotFoundError) as exc:  # bad input or settings: the message is the fix
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
+    try:
+        settings = ScoreSettings(inputs=",".join(args.inputs), db=args.db, columns=args.columns or "",
+                                 lenses=args.lenses or "", work_dir=args.work_dir or "",
+                                 processes=args.processes, quantize=args.quantize,
+                                 progress=not args.no_progress)
+        if settings.processes == 1:
+            from echoroom.scoring.run import start
+            start(settings)
+            return 0
+    except (ValueError, FileNotFoundError) as exc:  # bad input or settings: the message is the fix
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     # Several processes: the same job under `accelerate launch` (gloo on CPU, NCCL on GPUs).
-    return subprocess.call(job.launch_command(args.processes, argv))
+    return subprocess.call(launch_command(settings))
 
 
 def _ingest(args) -> int:
@@ -83,7 +84,7 @@ def _ingest(args) -> int:
 
 
 def _report(args) -> int:
-    from echoroom.report import ReportError, ReportSettings
+    from echoroom.report.settings import ReportError, ReportSettings
     from jobs import report as job
 
     try:
@@ -100,26 +101,24 @@ def _report(args) -> int:
 
 
 def _email(args) -> int:
-    import os
     from pathlib import Path
 
     from echoroom import mail
-    from echoroom.report import ReportError
 
     to = [a.strip() for item in args.to for a in item.split(",") if a.strip()]
     try:
-        sender = args.sender or os.environ.get("ECHOROOM_SMTP_FROM") or os.environ.get(mail.USER_ENV)
+        sender = mail.sender(args.sender)
         if not sender:
-            raise ReportError("no sender: give --from ADDRESS or set ECHOROOM_SMTP_FROM")
+            raise mail.MailError("no sender: give --from ADDRESS or set ECHOROOM_SMTP_FROM")
         message = mail.address(mail.read(args.eml), to, sender)
         if args.dry_run:
             out = Path(args.out or Path(args.eml).with_suffix(".outgoing.eml"))
             out.write_bytes(bytes(message))
             print(f"dry run: nothing sent; the message for {', '.join(to)} is in {out}")
             return 0
-        port = args.smtp_port or {"ssl": 465, "starttls": 587, "none": 25}[args.security]
+        port = mail.port(args.security, args.smtp_port)
         accepted = mail.send(message, args.smtp_host, port, args.security, cafile=args.cafile)
-    except (ReportError, FileNotFoundError, OSError) as exc:  # OSError: smtplib and socket failures
+    except (mail.MailError, FileNotFoundError, OSError) as exc:  # OSError: smtplib and socket failures
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"sent {args.eml} to {', '.join(accepted)} via {args.smtp_host}:{port}")
@@ -127,7 +126,7 @@ def _email(args) -> int:
 
 
 def _run(args) -> int:
-    from echoroom import pipeline
+    from echoroom.run import pipeline
 
     return pipeline.main(args.config, wait=args.wait, force_email=args.force_email)
 

@@ -96,7 +96,7 @@ EMPATHETIC_MAP: dict[str, tuple[str | None, str]] = {
 
 POLICIES = ("fold", "drop")
 
-# What the reader lens can learn from in an EmpatheticDialogues conversation (echoroom.data).
+# What the reader lens can learn from in an EmpatheticDialogues conversation (echoroom.lenses.data).
 READER_TEXTS = ("first_turn", "prompt", "prompt_first_turn", "speaker_turns")
 
 

@@ -22,43 +22,36 @@ import ipaddress
 import os
 import smtplib
 import ssl
-import struct
 from email.message import EmailMessage
 from pathlib import Path
 
-from echoroom.report import ReportError, render
-
-# Gmail clips an HTML body past 102 KB behind a "view entire message" link; stay under that.
-MAX_HTML_BYTES = 100_000
 SECURITY = ("starttls", "ssl", "none")
-USER_ENV, PASSWORD_ENV = "ECHOROOM_SMTP_USER", "ECHOROOM_SMTP_PASSWORD"
+DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+USER_ENV, PASSWORD_ENV, FROM_ENV = "ECHOROOM_SMTP_USER", "ECHOROOM_SMTP_PASSWORD", "ECHOROOM_SMTP_FROM"
 
 
-def _png_width(png: bytes, scale: float) -> int:
-    # The IHDR chunk starts every PNG: width is the big-endian uint32 at byte 16.
-    return round(struct.unpack(">I", png[16:20])[0] / scale)
+class MailError(ValueError):
+    """An email that cannot be addressed or sent as asked; the message says what to change."""
 
 
-def compose(letter: dict, images: list[tuple[str, str, bytes]], subject: str,
-            scale: float = 2.0) -> EmailMessage:
-    """The email for a report context (``echoroom.report.context``) and its charts as
-    ``(name, title, png)``, drawn at ``scale`` pixels per CSS pixel."""
-    cids = {name: f"{name}.{hashlib.sha256(png).hexdigest()[:16]}@echoroom" for name, _, png in images}
-    charts = [{"id": name, "title": title, "cid": cids[name], "width": _png_width(png, scale)}
-              for name, title, png in images]
-    values = dict(letter, charts=charts, omitted=0)
-    html = render("email.html.j2", values)
-    # Too big for the inbox: drop the longest part first, the tail of the message table.
-    while len(html.encode()) > MAX_HTML_BYTES and values["divergent"]:
-        keep = len(values["divergent"]) // 2
-        values = dict(values, divergent=values["divergent"][:keep],
-                      omitted=values["omitted"] + len(values["divergent"]) - keep)
-        html = render("email.html.j2", values)
-    if len(html.encode()) > MAX_HTML_BYTES:
-        raise ReportError(f"the email body is {len(html.encode()):,} bytes, over {MAX_HTML_BYTES:,}: "
-                          "lower --top")
-    text = render("email.txt.j2", values)
+def content_id(name: str, png: bytes) -> str:
+    """A Content-ID that changes with the image, so no mail client shows a cached old chart."""
+    return f"{name}.{hashlib.sha256(png).hexdigest()[:16]}@echoroom"
 
+
+def port(security: str, port: int | None = None) -> int:
+    """The port to use: the one given, else the usual one for the security mode."""
+    return port or DEFAULT_PORTS[security]
+
+
+def sender(explicit: str | None = None) -> str | None:
+    """The From address: the one given, else $ECHOROOM_SMTP_FROM, else the SMTP user."""
+    return explicit or os.environ.get(FROM_ENV) or os.environ.get(USER_ENV)
+
+
+def compose(subject: str, text: str, html: str, images: list[tuple[str, bytes, str]]) -> EmailMessage:
+    """The MIME message for a rendered report: its text and HTML parts and its inline images as
+    ``(name, png, content_id)``, the HTML referring to each as ``cid:<content_id>``."""
     body = EmailMessage(policy=email.policy.SMTP)
     body.set_content(text, subtype="plain", charset="utf-8")
     body.add_alternative(html, subtype="html", charset="utf-8")
@@ -73,8 +66,8 @@ def compose(letter: dict, images: list[tuple[str, str, bytes]], subject: str,
     # refuses to wrap a multipart/alternative, so the parts are assembled by hand.)
     message["Content-Type"] = 'multipart/related; type="multipart/alternative"'
     message.attach(body)
-    for name, _, png in images:
-        message.add_related(png, maintype="image", subtype="png", cid=f"<{cids[name]}>",
+    for name, png, cid in images:
+        message.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>",
                             disposition="inline", filename=f"{name}.png")
     return message
 
@@ -87,7 +80,7 @@ def read(path: str | Path) -> EmailMessage:
 def address(message: EmailMessage, to: list[str], sender: str) -> EmailMessage:
     """The message with its envelope headers set (a report .eml is written unaddressed)."""
     if not to:
-        raise ReportError("no recipients: give --to ADDRESS (repeat it, or separate with commas)")
+        raise MailError("no recipients: give --to ADDRESS (repeat it, or separate with commas)")
     for header in ("To", "From"):
         del message[header]
     message["From"] = sender
@@ -95,7 +88,7 @@ def address(message: EmailMessage, to: list[str], sender: str) -> EmailMessage:
     return message
 
 
-def _loopback(host: str) -> bool:
+def loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -108,15 +101,15 @@ def send(message: EmailMessage, host: str, port: int, security: str = "starttls"
          cafile: str | None = None, timeout: float = 30.0) -> list[str]:
     """Send an addressed message; return the recipients the server accepted."""
     if security not in SECURITY:
-        raise ReportError(f"security {security!r}: expected one of {', '.join(SECURITY)}")
-    if security == "none" and not _loopback(host):
-        raise ReportError(f"refusing to send to {host} without TLS: use --starttls or --ssl "
+        raise MailError(f"security {security!r}: expected one of {', '.join(SECURITY)}")
+    if security == "none" and not loopback(host):
+        raise MailError(f"refusing to send to {host} without TLS: use --starttls or --ssl "
                           "(unencrypted SMTP is only allowed to a relay on this machine)")
     user, password = os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV)
     if bool(user) != bool(password):
-        raise ReportError(f"set both {USER_ENV} and {PASSWORD_ENV}, or neither for a server without login")
+        raise MailError(f"set both {USER_ENV} and {PASSWORD_ENV}, or neither for a server without login")
     if user and security == "none":
-        raise ReportError("refusing to send a password without TLS: use --starttls or --ssl")
+        raise MailError("refusing to send a password without TLS: use --starttls or --ssl")
     context = ssl.create_default_context(cafile=cafile)
     if security == "ssl":
         client = smtplib.SMTP_SSL(host, port, context=context, timeout=timeout)

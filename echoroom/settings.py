@@ -61,5 +61,10 @@ def describe(settings) -> str:
                      for f in dataclasses.fields(settings))
 
 
+def to_argv(settings) -> list[str]:
+    """``--key=value`` arguments that ``parse`` turns back into the same settings."""
+    return [f"--{f.name}={getattr(settings, f.name)}" for f in dataclasses.fields(settings)]
+
+
 def to_json(settings) -> str:
     return json.dumps(dataclasses.asdict(settings), indent=2, default=str)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-from echoroom import data as D
-from echoroom import figures as F
+from echoroom.lenses import data as D
+from echoroom.lenses import figures as F
 from echoroom import settings as S
 from echoroom.labels import LABELS
 from jobs.train import Settings as TrainSettings, load_task

@@ -27,13 +27,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from echoroom import data as D
-from echoroom import figures as F
+from echoroom.lenses import data as D
+from echoroom.lenses import figures as F
 from echoroom import settings as S
 from echoroom.labels import LABEL2ID, LABELS, map_goemotions
-from echoroom.metrics import (accuracy, confusion, expected_calibration_error, macro_f1, multilabel_f1,
+from echoroom.lenses.metrics import (accuracy, confusion, expected_calibration_error, macro_f1, multilabel_f1,
                               per_class, weighted_f1)
-from echoroom.model import DEFAULT_LENSES_DIR, LensSet
+from echoroom.lenses import DEFAULT_LENSES_DIR
+from echoroom.lenses.model import LensSet
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +74,7 @@ def frozen_baseline(train_texts, train_targets, test_sets: dict, s: Settings) ->
     from sklearn.linear_model import LogisticRegression
     from transformers import AutoModel, AutoTokenizer
 
-    from echoroom.model import mean_pool, resolve_encoder
+    from echoroom.lenses.model import mean_pool, resolve_encoder
 
     path = resolve_encoder(None)
     tok, enc = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()

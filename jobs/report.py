@@ -13,7 +13,8 @@ import sys
 import time
 
 from echoroom import settings as S
-from echoroom.report import ReportSettings, build
+from echoroom.report.render import build
+from echoroom.report.settings import ReportSettings
 
 
 def run(settings: ReportSettings) -> dict:

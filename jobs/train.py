@@ -26,11 +26,11 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from echoroom import settings as S
-from echoroom.calibration import fit_temperature, softmax, tune_bias, tune_thresholds
+from echoroom.lenses.calibration import fit_temperature, softmax, tune_bias, tune_thresholds
 from echoroom.labels import LABELS, NUM_LABELS, READER_TEXTS
-from echoroom.metrics import accuracy, macro_f1
-from echoroom.model import (DEFAULT_ENCODER, DEFAULT_LENSES_DIR, AdapterConfig, EmotionModel, LensInfo,
-                            load_encoder, save_lens)
+from echoroom.lenses.metrics import accuracy, macro_f1
+from echoroom.lenses import DEFAULT_LENSES_DIR
+from echoroom.lenses.model import DEFAULT_ENCODER, AdapterConfig, EmotionModel, LensInfo, load_encoder, save_lens
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Settings:
     label_policy: str = "drop"          # drop GoEmotions labels outside ours (measured: docs/training.md), or fold them
     neutral_cap: int = 10_000           # the original project's cap on neutral-only examples
     # reader lens data
-    reader_text: str = "first_turn"     # see echoroom.data.READER_TEXTS
+    reader_text: str = "first_turn"     # see echoroom.lenses.data.READER_TEXTS
     reader_neutral_fraction: float = 0.2
     # model and optimisation
     lora_r: int = 16
@@ -99,7 +99,7 @@ def load_task(name: str, split: str, s: Settings):
         table = pq.read_table(Path(s.prepared_dir) / f"{task_key(name, split, s)}.parquet")
         return table["text"].to_pylist(), np.array(table["target"].to_pylist(), dtype=np.float32)
     # Imported here so that a run from --prepared_dir works where polars is not installed.
-    from echoroom import data as D
+    from echoroom.lenses import data as D
     root = s.data_dir or None
     if name == "author":
         df = D.goemotions(split, policy=s.label_policy, neutral_cap=s.neutral_cap if split == "train" else None,

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from echoroom import chatter
-from echoroom.model import default_lens_folders
+from echoroom.demo import chatter
+from echoroom.lenses import default_lens_folders
 
 
 def build_untrained_lenses(root: Path) -> Path:
@@ -17,7 +17,7 @@ def build_untrained_lenses(root: Path) -> Path:
     import torch
 
     from dataclasses import asdict
-    from echoroom.model import AdapterConfig, EmotionModel, LensInfo, load_encoder, save_lens
+    from echoroom.lenses.model import AdapterConfig, EmotionModel, LensInfo, load_encoder, save_lens
 
     torch.manual_seed(0)
     adapter = AdapterConfig()
@@ -43,7 +43,7 @@ def lens_root(tmp_path_factory) -> Path:
 
 def write_corpus(path: Path, n: int, seed: int = 0, start: int = 0, row_group_size: int | None = None,
                  **extra_columns) -> Path:
-    """A synthetic corpus file of ``n`` messages (see echoroom/chatter.py)."""
+    """A synthetic corpus file of ``n`` messages (see echoroom/demo/chatter.py)."""
     cols = chatter.messages(n, seed=seed, start=start)
     cols.update(extra_columns)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from echoroom import config
-from echoroom.config import ConfigError
-from echoroom.pipeline import Exit
+from echoroom.run import config
+from echoroom.run.config import ConfigError
+from echoroom.run.pipeline import Exit
 
 ROOT = Path(__file__).resolve().parent.parent
 OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
@@ -26,7 +26,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_every_key_is_documented_as_declared():
     assert config.reference_table() in OPERATIONS, \
-        "docs/operations.md's key table differs from echoroom.config.KEYS: paste reference_table() in"
+        "docs/operations.md's key table differs from echoroom.run.config.KEYS: paste reference_table() in"
     for key in config.KEYS:
         assert f"`{key.name}` |" in OPERATIONS
 
@@ -37,8 +37,8 @@ def test_every_exit_code_is_documented():
 
 
 def test_report_and_scoring_defaults_come_from_their_settings():
-    from echoroom.report import ReportSettings
-    from jobs.score import Settings
+    from echoroom.report.settings import ReportSettings
+    from echoroom.scoring.settings import ScoreSettings as Settings
 
     for key in config.KEYS:
         if key.section in ("report", "scoring"):
@@ -75,7 +75,7 @@ def test_defaults_and_relative_paths(tmp_path):
     assert cfg.database == tmp_path / "echoroom.duckdb"
     assert cfg.state_dir == tmp_path / "echoroom.duckdb.state"
     assert cfg.inputs[0].paths == (str(tmp_path / "chats" / "*.txt"),)
-    assert cfg.scoring["processes"] == 1 and cfg.report.top == 10 and cfg.log_file is None
+    assert cfg.scoring.processes == 1 and cfg.report.top == 10 and cfg.log_file is None
     assert cfg.email == {"mode": "dry-run", "recipients": [], "sender": None}
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from echoroom import data as D
+from echoroom.lenses import data as D
 from echoroom.labels import (EMPATHETIC_MAP, GOEMOTIONS_LABELS, GOEMOTIONS_MAP, ID2LABEL, LABEL2ID, LABELS,
                              map_empathetic, map_goemotions)
 

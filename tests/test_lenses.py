@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from echoroom.labels import LABELS
-from echoroom.model import DEFAULT_LENSES_DIR, LensSet, default_lens_folders, read_lens_info
+from echoroom.lenses import DEFAULT_LENSES_DIR, default_lens_folders
+from echoroom.lenses.model import LensSet, read_lens_info
 
 CLEAR = {
     "Thank you so much for your help, I really appreciate it!": "gratitude",

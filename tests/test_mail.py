@@ -17,7 +17,8 @@ from aiosmtpd.smtp import AuthResult
 
 import report_fixtures as F
 from echoroom import cli, mail
-from echoroom.report import ReportError, ReportSettings, build
+from echoroom.report.render import build
+from echoroom.report.settings import ReportSettings
 from html_dom import parse
 
 USER, PASSWORD = "analyst@example.com", "correct horse battery staple"
@@ -163,10 +164,10 @@ def test_unsafe_or_incomplete_settings_are_refused(security, host, env, match, r
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     message = mail.address(mail.read(report_eml), ["a@example.com"], "r@example.com")
-    with pytest.raises(ReportError, match=match):
+    with pytest.raises(mail.MailError, match=match):
         mail.send(message, host, 25, security)
 
 
 def test_recipients_are_required(report_eml):
-    with pytest.raises(ReportError, match="no recipients"):
+    with pytest.raises(mail.MailError, match="no recipients"):
         mail.address(mail.read(report_eml), [], "r@example.com")

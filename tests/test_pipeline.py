@@ -19,8 +19,8 @@ import duckdb
 import pytest
 from aiosmtpd.controller import Controller
 
-from echoroom import config, pipeline
-from echoroom.pipeline import Exit
+from echoroom.run import config, pipeline
+from echoroom.run.pipeline import Exit
 from html_dom import parse
 
 ROOT = Path(__file__).resolve().parent.parent

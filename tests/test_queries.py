@@ -16,7 +16,8 @@ import pytest
 
 import report_fixtures as F
 from echoroom import store
-from echoroom.report import ReportSettings, run_query
+from echoroom.report.data import run_query
+from echoroom.report.settings import ReportSettings
 
 QUERIES = sorted(store.QUERIES_DIR.glob("*.sql"))
 REPORT_QUERIES = ("divergent_messages", "misread_emotions", "report_scope", "run_metadata", "shift_matrix",

@@ -16,8 +16,9 @@ import pytest
 import report_fixtures as F
 from browser import dom_after_scripts, screenshot
 from echoroom import cli
-from echoroom.mail import MAX_HTML_BYTES
-from echoroom.report import ReportError, ReportSettings, build
+from echoroom.report.render import MAX_HTML_BYTES
+from echoroom.report.render import build
+from echoroom.report.settings import ReportError, ReportSettings
 from html_dom import parse
 
 TITLE = ReportSettings().title

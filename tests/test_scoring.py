@@ -18,8 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import write_corpus
-from echoroom import corpus, scoring
-from echoroom.model import LensSet, default_lens_folders
+from echoroom.scoring import corpus
+from echoroom.scoring import scorer as scoring
+from echoroom.lenses import default_lens_folders
+from echoroom.lenses.model import LensSet
 from jobs import score as job
 
 ROOT = Path(__file__).resolve().parent.parent

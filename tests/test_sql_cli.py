@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from echoroom import catalog, cli, config, pipeline, store
+from echoroom import catalog, cli, store
+from echoroom.run import config, pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = (ROOT / "docs" / "sql-examples.md").read_text()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from echoroom import settings as S
-from echoroom.model import LensSet
+from echoroom.lenses.model import LensSet
 from jobs.train import Settings, main as train
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from echoroom.metrics import accuracy, macro_f1
+from echoroom.lenses.metrics import accuracy, macro_f1
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

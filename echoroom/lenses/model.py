@@ -260,11 +260,3 @@ class LensSet(nn.Module):
                 on = [int(row.argmax())]
             out.append([LABELS[i] for i in sorted(on, key=lambda i: -row[i])])
         return out
-
-
-DEFAULT_LENSES_DIR = Path(__file__).resolve().parent / "lenses"
-
-
-def default_lens_folders(root: str | Path | None = None) -> dict[str, Path]:
-    root = Path(root or os.environ.get("ECHOROOM_LENSES") or DEFAULT_LENSES_DIR)
-    return {"author": root / "author", "reader": root / "reader"}

@@ -27,10 +27,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from echoroom import mail
 from echoroom.ingest import IngestError, Options
-from echoroom.report import ReportError, ReportSettings
+from echoroom.report.settings import ReportError, ReportSettings
+from echoroom.scoring.settings import ScoreSettings
 
-DEMO_DIR = Path(__file__).resolve().parent / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
 EMAIL_MODES = ("send", "dry-run", "off")
 LOG_LEVELS = ("debug", "info", "warning")
 SECURITIES = ("starttls", "ssl", "none")
@@ -64,8 +66,7 @@ def _report(name: str, kinds: tuple, help: str, **kw) -> Key:
 
 
 def _scoring(name: str, kinds: tuple, help: str, **kw) -> Key:
-    from jobs.score import Settings
-    return Key("scoring", name, kinds, Settings.__dataclass_fields__[name].default, help, **kw)
+    return Key("scoring", name, kinds, ScoreSettings.__dataclass_fields__[name].default, help, **kw)
 
 
 KEYS: tuple[Key, ...] = (
@@ -131,7 +132,7 @@ class Config:
     log_file: Path | None
     log_level: str
     inputs: tuple[Input, ...]
-    scoring: dict
+    scoring: ScoreSettings
     report: ReportSettings
     email: dict
     smtp: dict
@@ -234,10 +235,10 @@ def from_dict(data: dict, source: str, base: Path) -> Config:
     if len(set(corpora)) != len(corpora):
         raise _fail(source, "inputs", f"two inputs write the same corpus file: {corpora}")
 
-    scoring = _section(source, data.get("scoring", {}), "scoring", "scoring.")
-    from jobs.score import Settings
+    scoring_values = _section(source, data.get("scoring", {}), "scoring", "scoring.")
     try:
-        Settings(inputs="-", **scoring)
+        # inputs and db are the pipeline's to fill in, per run: a placeholder until then.
+        scoring = ScoreSettings(inputs="-", **scoring_values)
     except ValueError as exc:
         raise _from_validation(source, "scoring", exc) from None
 
@@ -258,8 +259,7 @@ def from_dict(data: dict, source: str, base: Path) -> Config:
         raise _fail(source, "email.recipients", "empty, but email.mode is send; add addresses or set mode")
     if smtp["security"] == "none" and email["mode"] == "send":
         # mail.send refuses this too, but only at send time, after a whole run: say it now.
-        from echoroom.mail import _loopback
-        if not _loopback(smtp["host"]):
+        if not mail.loopback(smtp["host"]):
             raise _fail(source, "smtp.security", f"none sends in clear text, allowed only to a relay on "
                         f"this machine, not to {smtp['host']}; use starttls or ssl")
     if not 0 <= smtp["port"] <= 65535:
@@ -338,7 +338,8 @@ def describe(config: Config) -> list[str]:
              f"  output_dir = {config.output_dir}", f"  state_dir = {config.state_dir}"]
     for i, x in enumerate(config.inputs):
         lines.append(f"  inputs[{i}] = {', '.join(x.paths)} -> {x.corpus}")
-    lines.append("  scoring = " + ", ".join(f"{k}={v}" for k, v in config.scoring.items()))
+    lines.append("  scoring = " + ", ".join(f"{k.name}={getattr(config.scoring, k.name)}" for k in KEYS
+                                            if k.section == "scoring"))
     report = {f.name: getattr(config.report, f.name) for f in dataclasses.fields(config.report)
               if f.name not in ("db", "out", "quiet")}
     lines.append("  report = " + ", ".join(f"{k}={v}" for k, v in report.items() if v is not None))

@@ -5,7 +5,7 @@
 
 Safe to run from cron or a systemd timer:
 
-- one run at a time per database (``echoroom.lock``); a second run exits with ``Exit.LOCK_BUSY``
+- one run at a time per database (``echoroom.run.lock``); a second run exits with ``Exit.LOCK_BUSY``
   at once, or waits up to ``--wait`` seconds for the first;
 - every step is idempotent or resumable: a corpus is rewritten only when its exports changed
   (so an interrupted scoring run finds its key, and its shards, again), scoring is exactly-once
@@ -34,10 +34,10 @@ from datetime import datetime, timezone
 from enum import IntEnum
 from pathlib import Path
 
-from echoroom import config as config_mod
-from echoroom.config import Config, ConfigError
-from echoroom.ledger import Ledger
-from echoroom.lock import LockBusy, RunLock
+from echoroom.run import config as config_mod
+from echoroom.run.config import Config, ConfigError
+from echoroom.run.ledger import Ledger
+from echoroom.run.lock import LockBusy, RunLock
 
 
 class Exit(IntEnum):
@@ -137,17 +137,17 @@ def ingest(config: Config, log: logging.Logger) -> list[Path]:
 
 def score(config: Config, corpora: list[Path], log: logging.Logger) -> dict | None:
     """The scoring job (the one scoring path) over every corpus; only new messages are scored."""
-    from echoroom.corpus import CorpusError
-    from jobs import score as job
+    import dataclasses
 
-    argv = [f"--inputs={','.join(map(str, corpora))}", f"--db={config.database}", "--progress=false"]
-    argv += [f"--{k}={v}" for k, v in config.scoring.items()]
-    if config.lenses:
-        argv.append(f"--lenses={config.lenses}")
-    processes = config.scoring["processes"]
-    if processes > 1:
+    from echoroom.scoring.corpus import CorpusError
+    from echoroom.scoring.settings import launch_command
+
+    settings = dataclasses.replace(config.scoring, inputs=",".join(map(str, corpora)),
+                                   db=str(config.database), progress=False,
+                                   lenses=str(config.lenses) if config.lenses else "")
+    if settings.processes > 1:
         # The same job under accelerate launch; its lines are relayed so the log has them all.
-        cmd = job.launch_command(processes, [a for a in argv if not a.startswith("--processes=")])
+        cmd = launch_command(settings)
         log.info("launching: " + " ".join(cmd))
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
@@ -163,9 +163,11 @@ def score(config: Config, corpora: list[Path], log: logging.Logger) -> dict | No
             raise StepError(Exit.SCORING, f"accelerate launch exited with {proc.returncode}; the lines "
                             "above say why. Run again to resume: finished units are kept.")
         return None
+    from echoroom.scoring.run import start
+
     try:
         with contextlib.redirect_stdout(_LogLines(log)):
-            return job.main(argv)
+            return start(settings, program="jobs/score.py")
     except CorpusError as exc:
         raise StepError(Exit.INPUT, str(exc)) from None
     except (ValueError, OSError, RuntimeError) as exc:
@@ -177,7 +179,8 @@ def score(config: Config, corpora: list[Path], log: logging.Logger) -> dict | No
 def report(config: Config, log: logging.Logger) -> dict:
     import duckdb
 
-    from echoroom.report import ReportError, build
+    from echoroom.report.render import build
+    from echoroom.report.settings import ReportError
 
     try:
         written = build(config.report)
@@ -187,46 +190,14 @@ def report(config: Config, log: logging.Logger) -> dict:
     return written
 
 
-def period_of(config: Config) -> str:
-    """The report's period as a ledger key. With no end date the report runs to the last message,
-    so that message's time ends the period: new messages make a new report worth sending."""
-    from echoroom.report import open_scope, run_query
-
-    start, end = config.report.period()
-    if end is None:
-        con = open_scope(config.report)
-        try:
-            last = run_query(con, "shift_summary", config.report.filters())[0]["last_at"]
-        finally:
-            con.close()
-        end_text = f"last message {last.astimezone(timezone.utc).isoformat() if last else 'none'}"
-    else:
-        end_text = end.isoformat()
-    scope = [f"{k}={v}" for k, v in config.report.filters().items() if k not in ("start", "end") and v]
-    return " ".join([f"{start.isoformat() if start else 'first message'} .. {end_text}", *scope])
-
-
-def report_hash(eml: Path) -> str:
-    """A hash of what the report says: its plain-text part without the time it was generated and
-    without the list of scoring runs (every run adds one, even when it had nothing new to score)."""
-    from echoroom import mail
-
-    text = mail.read(eml).get_body(preferencelist=("plain",)).get_content()
-    text = re.sub(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", text)
-    text = re.sub(r"(?m)^  Run \S+ \(.*\n", "", text)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def email(config: Config, eml: Path, force: bool, log: logging.Logger) -> str:
+def email(config: Config, written: dict, force: bool, log: logging.Logger) -> str:
     """Send (or dry-run) the report to the recipients who have not had this period's report."""
     from echoroom import mail
-    from echoroom.report import ReportError
 
-    mode, recipients = config.email["mode"], config.email["recipients"]
+    mode, recipients, eml = config.email["mode"], config.email["recipients"], written["eml"]
     if mode == "off":
         return "off"
-    sender = (config.email["sender"] or os.environ.get("ECHOROOM_SMTP_FROM")
-              or os.environ.get(mail.USER_ENV))
+    sender = mail.sender(config.email["sender"])
     try:
         if mode == "dry-run":
             if not recipients:
@@ -240,7 +211,7 @@ def email(config: Config, eml: Path, force: bool, log: logging.Logger) -> str:
         if not sender:
             raise StepError(Exit.EMAIL, "no sender address: set email.sender in the config, or "
                             "ECHOROOM_SMTP_FROM in the environment")
-        period, digest, ledger = period_of(config), report_hash(eml), Ledger(config.state_dir)
+        period, digest, ledger = written["period"], written["content_hash"], Ledger(config.state_dir)
         due = list(recipients)
         if not force:
             due = []
@@ -256,7 +227,7 @@ def email(config: Config, eml: Path, force: bool, log: logging.Logger) -> str:
         if not due:
             log.info("email: nothing to send")
             return "already sent"
-        port = config.smtp["port"] or {"ssl": 465, "starttls": 587, "none": 25}[config.smtp["security"]]
+        port = mail.port(config.smtp["security"], config.smtp["port"])
         message = mail.address(mail.read(eml), due, sender)
         accepted = mail.send(message, config.smtp["host"], port, config.smtp["security"],
                              cafile=config.smtp["cafile"], timeout=float(config.smtp["timeout"]))
@@ -266,7 +237,7 @@ def email(config: Config, eml: Path, force: bool, log: logging.Logger) -> str:
         if refused:
             raise StepError(Exit.EMAIL, f"the server refused {', '.join(refused)}; the others got it")
         return f"sent to {len(accepted)} recipient(s)"
-    except (ReportError, OSError, ValueError) as exc:  # OSError: smtplib and socket failures
+    except (mail.MailError, OSError, ValueError) as exc:  # OSError: smtplib and socket failures
         raise StepError(Exit.EMAIL, f"{type(exc).__name__}: {exc}") from None
 
 
@@ -302,7 +273,7 @@ def run(config: Config, log: logging.Logger, wait: float = 0.0, force_email: boo
         written = report(config, log)
         outputs["report"], outputs["eml"] = written["html"], written["eml"]
         step = "email"
-        outputs["email"] = record["steps"]["email"] = email(config, written["eml"], force_email, log)
+        outputs["email"] = record["steps"]["email"] = email(config, written, force_email, log)
     except StepError as exc:
         code = exc.code
         log.error(f"{step} failed ({code.name.lower()}, exit {int(code)}): {exc}")

@@ -1,0 +1,1 @@
+"""The report stage: settings -> data (named queries) -> view values -> charts -> render."""

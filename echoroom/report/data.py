@@ -1,0 +1,87 @@
+"""The report's data: the named queries run over one read-only snapshot of the messages in scope.
+
+One run reads the messages in scope once (``queries/report_scope.sql``) and runs the other named
+queries over that snapshot; rows come back as plain dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import duckdb
+
+from echoroom import store
+from echoroom.report.settings import ReportError, ReportSettings
+
+
+def run_query(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> list[dict]:
+    """Rows of ``queries/<name>.sql`` as dicts, binding only the parameters it names.
+
+    DuckDB rejects unused named parameters, and every query takes a different subset of the
+    report's, so the ``$names`` are read from the SQL (its comments removed) and bound by name.
+    """
+    sql = store.load_sql(name)
+    code = re.sub(r"--[^\n]*", "", sql)
+    wanted = set(re.findall(r"\$([A-Za-z_]\w*)", code))
+    missing = wanted - params.keys()
+    if missing:
+        raise ReportError(f"queries/{name}.sql needs parameters {sorted(missing)}; given {sorted(params)}")
+    cursor = store.query(con, name, {k: params[k] for k in sorted(wanted)})
+    if cursor.description is None:
+        return []
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+
+
+def _connect(db: str) -> duckdb.DuckDBPyConnection:
+    try:
+        return store.connect(db, read_only=True)
+    except duckdb.IOException as exc:
+        # DuckDB has one writer per file and readers must wait for it (a scoring run, usually).
+        raise ReportError(f"cannot open {db} to read it ({exc}); if a scoring run is writing it, "
+                          "make the report when the run has finished") from None
+
+
+def open_scope(settings: ReportSettings) -> duckdb.DuckDBPyConnection:
+    """A read-only connection whose ``message_lenses`` holds only the messages in scope."""
+    con = _connect(settings.db)
+    con.execute("SET enable_progress_bar = false")  # a setting, not a query: keeps job logs clean
+    try:
+        run_query(con, "report_scope", settings.filters())
+    except duckdb.CatalogException as exc:
+        con.close()
+        raise ReportError(f"{settings.db} has no scored messages table or view ({exc}); "
+                          "is it an Echo Room database? Score a corpus into it first") from None
+    return con
+
+
+def gather(con: duckdb.DuckDBPyConnection, settings: ReportSettings) -> dict:
+    """Every query's rows for the report, as plain Python values."""
+    params = settings.filters() | {"min_support": settings.min_support, "limit": settings.top}
+    data = {"summary": run_query(con, "shift_summary", params)[0]}
+    grain = settings.grain
+    if grain == "auto":
+        first, last = data["summary"]["first_at"], data["summary"]["last_at"]
+        grain = "week" if first and last and (last - first).days > 62 else "day"
+    data["grain"] = grain
+    for name in ("shift_matrix", "misread_emotions", "shifting_conversations", "shifting_channels",
+                 "shifting_senders", "divergent_messages", "shift_terms"):
+        data[name] = run_query(con, name, params)
+    data["shift_over_time"] = run_query(con, "shift_over_time", params | {"grain": grain})
+    data["run_metadata"] = run_query(con, "run_metadata", params | {"limit": 5})
+    return data
+
+
+def previous_summary(settings: ReportSettings) -> dict | None:
+    """Headline figures for the period just before, when the report covers a bounded period."""
+    start, end = settings.period()
+    if not (start and end):
+        return None
+    before = dataclasses.replace(settings, start=(start - (end - start)).isoformat(),
+                                 end=start.isoformat(), days=None)
+    con = _connect(settings.db)
+    try:
+        return run_query(con, "shift_summary", before.filters())[0]
+    finally:
+        con.close()
