@@ -71,7 +71,7 @@ def score_like_the_job(scorer, texts: list[str], chunk_rows: int = 1024) -> dict
     """The job's inner loop (dedupe within a unit of chunk_rows), without file I/O."""
     out = {n: [] for n in scorer.lenses.names}
     for i in range(0, len(texts), chunk_rows):
-        probs, _, _ = scorer.score(texts[i:i + chunk_rows])
+        probs, _, _ = scorer.read(texts[i:i + chunk_rows])
         for n, p in probs.items():
             out[n].append(p)
     return {n: np.concatenate(v) for n, v in out.items()}

@@ -86,6 +86,7 @@ def run(prepared: Path, out: Path, encoder: str, only: list[str]) -> None:
     from jobs.train import main as train
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    budget = 16384 if device == "cuda" else 1024  # padded tokens per batch (docs/scoring.md)
     probes = {p.stem[len("probe-"):]: pq.read_table(p).to_pydict() for p in prepared.glob("probe-*.parquet")}
     results_path = out / "sweep.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
@@ -108,7 +109,7 @@ def run(prepared: Path, out: Path, encoder: str, only: list[str]) -> None:
                 wanted = [f"{reader_probe if lens == 'reader' else 'author'}_{split}" for split in ("dev", "test")]
                 for key in wanted + ["neutral_dev", "neutral_test"]:
                     probe = probes[key]
-                    probs = lenses.predict(probe["text"], batch_size=256)[lens]
+                    probs = lenses.predict(probe["text"], batch_size=256, batch_tokens=budget)[lens]
                     y = np.array([LABEL2ID[x] for x in probe["label"]])
                     pred = probs.argmax(1)
                     row[f"{lens}:{key}"] = ({"neutral_rate": accuracy(y, pred)} if key.startswith("neutral") else

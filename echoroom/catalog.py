@@ -2,12 +2,13 @@
 first line of their doc comment, run read-only with bound parameters, printed as a table.
 
     echoroom sql --list
-    echoroom sql shifting_senders --param min_support=3 --param limit=5
+    echoroom sql shifting_groups --param dimension=sender --param min_support=3 --param limit=5
     echoroom sql --sql "SELECT author_emotion, count(*) FROM message_lenses GROUP BY 1"
 
 The database is always opened read-only, so exploring never changes it (saved statements that
 write, such as insert_run, fail with DuckDB's read-only error). A saved query's parameters that are
-not given are bound as NULL, which the report queries read as "no filter".
+not given are bound as NULL, which the report queries read as "no filter". The connection comes from
+``store.connect``, so saved queries and ad-hoc SQL can use the macros of ``queries/macros.sql``.
 """
 
 from __future__ import annotations
@@ -87,20 +88,22 @@ def execute(db: str | Path, name: str | None = None, sql: str | None = None,
         con.close()
 
 
-def _cell(v) -> str:
-    text = "NULL" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
-    text = text.replace("\n", " ")
-    return text if len(text) <= _MAX_CELL else text[:_MAX_CELL - 1] + "…"
-
-
 def table(columns: list[str], rows: list[tuple]) -> str:
-    """A plain-text table, as psql and duckdb print them."""
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    line = lambda values: " | ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()  # noqa: E731
-    out = [line(columns), "-+-".join("-" * w for w in widths)] + [line(r) for r in cells]
-    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(out)
+    """The rows as polars prints a frame, in Markdown (paste it into an issue), with psql's row count."""
+    import polars as pl
+
+    if not columns:  # a statement that returns nothing
+        return "(0 rows)"
+    # SQL allows a name twice (SELECT a.id, b.id), a frame does not: repeats get DuckDB's _1, _2.
+    names = [f"{c}_{columns[:i].count(c)}" if c in columns[:i] else c for i, c in enumerate(columns)]
+    frame = pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+    # One result row, one line: a message's line breaks would otherwise split its row.
+    frame = frame.with_columns(pl.col(pl.String).str.replace_all("\n", " ", literal=True))
+    with pl.Config(tbl_formatting="ASCII_MARKDOWN", tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
+                   tbl_rows=-1, tbl_cols=-1, tbl_width_chars=-1, tbl_cell_numeric_alignment="RIGHT",
+                   fmt_str_lengths=_MAX_CELL):
+        shown = str(frame)
+    return f"{shown}\n({len(rows)} row{'s' if len(rows) != 1 else ''})"
 
 
 def print_csv(columns: list[str], rows: list[tuple], stream=None) -> None:

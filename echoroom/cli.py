@@ -1,5 +1,7 @@
 """The ``echoroom`` command. Each subcommand parses its options here and calls the library.
 
+The options of ``score`` and ``report`` are derived from ``ScoreSettings`` and ``ReportSettings``
+(``echoroom.settings.add_options``), so they have the settings' names, defaults, help and choices.
 Imports of heavy modules (torch, transformers) happen inside the subcommand that needs them, so
 ``echoroom --help`` and the light subcommands start fast.
 """
@@ -8,6 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+from echoroom import mail
+from echoroom import settings as S
+from echoroom.report.settings import ReportSettings
+from echoroom.run.keys import KEYS
+from echoroom.scoring.settings import ScoreSettings
 
 
 def _predict(args) -> int:
@@ -33,37 +41,32 @@ def _predict(args) -> int:
 def _score(args) -> int:
     import subprocess
 
-    from echoroom.scoring.settings import ScoreSettings, launch_command
+    from echoroom.scoring.settings import launch_command
+
+    settings = S.from_options(ScoreSettings, args)
+    if settings.processes > 1:
+        # Several processes: the scoring job under `accelerate launch` (gloo on CPU, NCCL on GPUs).
+        return subprocess.call(launch_command(settings))
+    from echoroom.scoring.run import start
 
     try:
-        settings = ScoreSettings(inputs=",".join(args.inputs), db=args.db, columns=args.columns or "",
-                                 lenses=args.lenses or "", work_dir=args.work_dir or "",
-                                 processes=args.processes, quantize=args.quantize,
-                                 progress=not args.no_progress)
-        if settings.processes == 1:
-            from echoroom.scoring.run import start
-            start(settings)
-            return 0
-    except (ValueError, FileNotFoundError) as exc:  # bad input or settings: the message is the fix
+        start(settings)
+    except (ValueError, FileNotFoundError) as exc:  # bad input: the message is the fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    # Several processes: the same job under `accelerate launch` (gloo on CPU, NCCL on GPUs).
-    return subprocess.call(launch_command(settings))
+    return 0
 
 
 def _ingest(args) -> int:
-    import os
-
     from echoroom.ingest import IngestError, Options, ingest
+    from echoroom.ingest.session import key_from_env
+    from echoroom.ingest.source import expand
 
     try:
-        key = None
-        if args.pseudonymize_key_env:
-            key = os.environ.get(args.pseudonymize_key_env)
-            if not key:
-                raise IngestError(f"--pseudonymize-key-env names {args.pseudonymize_key_env}, "
-                                  "which is not set or empty; export a long random secret in it")
-            key = key.encode("utf-8")
+        try:
+            key = key_from_env(args.pseudonymize_key_env)
+        except IngestError as exc:
+            raise IngestError(f"--pseudonymize-key-env {exc}") from None
         columns = {}
         for pair in args.column:
             name, sep, source = pair.partition("=")
@@ -74,7 +77,7 @@ def _ingest(args) -> int:
                           on_error=args.on_error, date_order=args.date_order,
                           conversation=args.conversation, columns=columns,
                           platform=args.platform, batch_size=args.batch_size)
-        summary = ingest(args.exports, args.out, options)
+        summary = ingest(expand(args.exports), args.out, options)
     except IngestError as exc:  # the message names the file, line and fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -84,33 +87,32 @@ def _ingest(args) -> int:
 
 
 def _report(args) -> int:
-    from echoroom.report.settings import ReportError, ReportSettings
-    from jobs import report as job
+    import time
 
+    from echoroom.report.render import build
+    from echoroom.report.settings import ReportError
+
+    settings = S.from_options(ReportSettings, args)
+    if not settings.quiet:
+        print("report settings:\n" + S.describe(settings), flush=True)
+    t0 = time.perf_counter()
     try:
-        settings = ReportSettings(
-            db=args.db, out=args.out, start=args.start, end=args.end, days=args.days,
-            conversation=args.conversation, channel=args.channel, sender=args.sender,
-            min_support=args.min_support, top=args.top, grain=args.grain,
-            include_text=args.include_text, **({"title": args.title} if args.title else {}))
-        job.run(settings)
+        written = build(settings)
     except (ReportError, FileNotFoundError) as exc:  # the message says what to change
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not settings.quiet:
+        print(f"{written['messages']:,} messages in scope; wrote {written['html']}, {written['eml']} "
+              f"and {written['settings']} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
 def _email(args) -> int:
     from pathlib import Path
 
-    from echoroom import mail
-
     to = [a.strip() for item in args.to for a in item.split(",") if a.strip()]
     try:
-        sender = mail.sender(args.sender)
-        if not sender:
-            raise mail.MailError("no sender: give --from ADDRESS or set ECHOROOM_SMTP_FROM")
-        message = mail.address(mail.read(args.eml), to, sender)
+        message = mail.addressed(args.eml, to, mail.sender(args.sender, how="give --from ADDRESS"))
         if args.dry_run:
             out = Path(args.out or Path(args.eml).with_suffix(".outgoing.eml"))
             out.write_bytes(bytes(message))
@@ -165,31 +167,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lenses", help="folder holding author/ and reader/ lens folders")
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("score", help="score Parquet corpora through both lenses into DuckDB")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="Parquet files, folders or globs")
-    p.add_argument("--db", required=True, help="DuckDB file to create or add to")
-    p.add_argument("--processes", type=int, default=1, help="processes (accelerate launch when > 1)")
-    p.add_argument("--columns", help="column mapping, e.g. text=body,message_id=id")
-    p.add_argument("--lenses", help="folder holding author/ and reader/ lens folders")
-    p.add_argument("--work-dir", dest="work_dir", help="shard folder (default: DB.work beside the DB)")
-    p.add_argument("--quantize", action="store_true", help="int8 encoder (CPU; stored as its own version)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p = sub.add_parser("score", help="score Parquet corpora through both lenses into DuckDB",
+                       description="Options are the scoring job's settings (docs/scoring.md).")
+    S.add_options(p, ScoreSettings, required=("db",), positional={"inputs": "INPUT"})
     p.set_defaults(func=_score)
 
     p = sub.add_parser("ingest", help="turn chat exports into a corpus Parquet file",
                        description="Formats: whatsapp, discord, telegram, slack, csv, jsonl, "
                        "parquet (detected from content). See docs/ingest.md.")
-    p.add_argument("exports", nargs="+", metavar="EXPORT", help="export files, folders or zips")
+    p.add_argument("exports", nargs="+", metavar="EXPORT", help="export files, folders, zips or quoted globs")
     p.add_argument("--out", required=True, help="corpus Parquet file to write (replaced)")
-    p.add_argument("--format", help="read every EXPORT as this format instead of detecting it")
-    p.add_argument("--timezone", help="IANA zone of exports without UTC offsets (WhatsApp...)")
-    p.add_argument("--pseudonymize-key-env", metavar="VAR",
-                   help="store senders as keyed hashes, with the key read from env var VAR")
-    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
-                   help="at a malformed record: stop (default), or skip it and count it")
-    p.add_argument("--date-order", choices=("dmy", "mdy", "ymd"),
-                   help="WhatsApp date order when detection cannot tell")
-    p.add_argument("--conversation", help="conversation name for a single WhatsApp chat or table")
+    # The options an [[inputs]] table of the pipeline config also takes: declared there, once.
+    inputs = {k.name: k for k in KEYS if k.section == "inputs"}
+    for name in ("format", "timezone", "pseudonymize_key_env", "on_error", "date_order", "conversation"):
+        key = inputs[name]
+        p.add_argument(S.flag(name), dest=name, default=key.default, choices=key.choices or None,
+                       help=key.help + (f" (default: {key.default})" if key.default else ""))
     p.add_argument("--column", action="append", default=[], metavar="NAME=SOURCE",
                    help="CSV/JSONL/Parquet column mapping, e.g. --column text=body (repeatable)")
     p.add_argument("--platform", help="platform of CSV/JSONL/Parquet rows (default: tabular)")
@@ -198,21 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="write the shift report: report.html and report.eml",
                        description="See docs/reports.md for each section and query.")
-    p.add_argument("--db", required=True, help="scored DuckDB file")
-    p.add_argument("--out", required=True, help="folder for report.html, report.eml, settings.json")
-    p.add_argument("--start", help="first day or time, inclusive (ISO; UTC unless a zone is given)")
-    p.add_argument("--end", help="end day or time, exclusive (ISO)")
-    p.add_argument("--days", type=int, help="the N days before --end (default: before today, UTC)")
-    p.add_argument("--conversation", help="only this conversation id")
-    p.add_argument("--channel", help="only this channel")
-    p.add_argument("--sender", help="only this sender")
-    p.add_argument("--min-support", dest="min_support", type=int, default=5,
-                   help="fewest messages a group, emotion or term needs to be ranked (default 5)")
-    p.add_argument("--top", type=int, default=10, help="rows per ranking (default 10)")
-    p.add_argument("--grain", choices=("auto", "day", "week"), default="auto", help="shift over time per")
-    p.add_argument("--include-text", dest="include_text", action="store_true",
-                   help="show message text in the email too (it is always in report.html)")
-    p.add_argument("--title", help="report title and email subject")
+    S.add_options(p, ReportSettings, required=("db", "out"))
     p.set_defaults(func=_report)
 
     p = sub.add_parser("email", help="send a report .eml over SMTP (or write it addressed, --dry-run)",
@@ -221,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", action="append", required=True, help="recipient (repeatable, or comma-separated)")
     p.add_argument("--from", dest="sender", help="sender address (default: ECHOROOM_SMTP_FROM, else the user)")
     p.add_argument("--smtp-host", dest="smtp_host", default="localhost", help="SMTP server (default localhost)")
-    p.add_argument("--smtp-port", dest="smtp_port", type=int, help="port (default 587, or 465 with --ssl)")
+    p.add_argument("--smtp-port", dest="smtp_port", type=int, help=f"port (default: {mail.port_help()})")
     security = p.add_mutually_exclusive_group()
     security.add_argument("--starttls", dest="security", action="store_const", const="starttls",
                           help="upgrade the connection with STARTTLS (the default)")
@@ -260,7 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except S.SettingError as exc:  # named as this command's options are: --min-support=0: ...
+        print(f"error: {exc.said(S.flag)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -44,9 +44,23 @@ def port(security: str, port: int | None = None) -> int:
     return port or DEFAULT_PORTS[security]
 
 
-def sender(explicit: str | None = None) -> str | None:
-    """The From address: the one given, else $ECHOROOM_SMTP_FROM, else the SMTP user."""
-    return explicit or os.environ.get(FROM_ENV) or os.environ.get(USER_ENV)
+def port_help() -> str:
+    """What port 0 means, for the options and config keys that take a port."""
+    return ", ".join(f"{number} for {mode}" for mode, number in DEFAULT_PORTS.items())
+
+
+def sender(explicit: str | None = None, how: str = "give a sender address") -> str:
+    """The From address: the one given, else $ECHOROOM_SMTP_FROM, else the SMTP user.
+    ``how`` tells the caller's user how to give one (an option, a config key)."""
+    found = explicit or os.environ.get(FROM_ENV) or os.environ.get(USER_ENV)
+    if not found:
+        raise MailError(f"no sender address: {how}, or set {FROM_ENV} in the environment")
+    return found
+
+
+def addressed(eml: str | Path, to: list[str], sender: str) -> EmailMessage:
+    """The report .eml at ``eml``, addressed from ``sender`` to ``to``."""
+    return address(read(eml), to, sender)
 
 
 def compose(subject: str, text: str, html: str, images: list[tuple[str, bytes, str]]) -> EmailMessage:

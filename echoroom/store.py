@@ -7,7 +7,7 @@ scoring run that is the main process, which loads the Parquet shards the others 
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -15,7 +15,7 @@ import duckdb
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_sql(name: str) -> str:
     """The text of ``queries/<name>.sql``."""
     path = QUERIES_DIR / f"{name}.sql"
@@ -25,19 +25,31 @@ def load_sql(name: str) -> str:
     return path.read_text()
 
 
+def define_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Define the queries' shared pieces (``queries/macros.sql``) on this connection.
+
+    They are temporary macros, kept by the connection rather than the file, so a read-only
+    connection and a database written before they existed get them too.
+    """
+    con.execute(load_sql("macros"))
+
+
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the tables, macro and views if missing (safe on an existing database)."""
+    """Create the tables, macros and views if missing (safe on an existing database)."""
     con.execute(load_sql("schema"))
+    define_macros(con)
 
 
 def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (and for writers, create and migrate) the database at ``path``."""
+    """Open (and for writers, create and migrate) the database at ``path``, with the macros defined."""
     path = Path(path)
     if read_only:
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist: score a corpus first "
                                     "(`echoroom score CORPUS.parquet --db {path}`)")
-        return duckdb.connect(str(path), read_only=True)
+        con = duckdb.connect(str(path), read_only=True)
+        define_macros(con)
+        return con
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path))
     create_schema(con)

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import polars as pl
 
-from echoroom.lenses import data as D
-from echoroom.lenses import figures as F
 from echoroom import settings as S
 from echoroom.labels import LABELS
-from jobs.train import Settings as TrainSettings, load_task
+from echoroom.lenses import data as D
+from echoroom.lenses import figures as F
+from jobs.train import Settings as TrainSettings
+from jobs.train import load_task
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,8 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
     for lens, before in (("author", counts(raw_ge["label_names"].explode().to_list(), "before: source labels")),
                          ("reader", counts(ed_all["context"].to_list(), "before: source labels"))):
         texts, targets = load_task(lens, "train", train)
-        after = pl.DataFrame({"label": list(LABELS), "count": targets.sum(0).round().astype(int).tolist()}).with_columns(
-            stage=pl.lit("after: our 10, balanced"))
+        after = pl.DataFrame({"label": list(LABELS), "count": targets.sum(0).round().astype(int).tolist(),
+                              "stage": "after: our 10, balanced"})
         frame = pl.concat([before, after.with_columns(pl.col("count").cast(pl.UInt32))])
         F.save_png(F.label_counts(frame, f"{lens} lens training labels, before and after mapping/balancing"),
                    out / f"eda_{lens}_labels.png")

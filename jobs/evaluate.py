@@ -27,13 +27,20 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from echoroom.lenses import data as D
-from echoroom.lenses import figures as F
 from echoroom import settings as S
 from echoroom.labels import LABEL2ID, LABELS, map_goemotions
-from echoroom.lenses.metrics import (accuracy, confusion, expected_calibration_error, macro_f1, multilabel_f1,
-                              per_class, weighted_f1)
 from echoroom.lenses import DEFAULT_LENSES_DIR
+from echoroom.lenses import data as D
+from echoroom.lenses import figures as F
+from echoroom.lenses.metrics import (
+    accuracy,
+    confusion,
+    expected_calibration_error,
+    macro_f1,
+    multilabel_f1,
+    per_class,
+    weighted_f1,
+)
 from echoroom.lenses.model import LensSet
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,7 +135,8 @@ def main(argv: list[str] | None = None) -> dict:
         table: dict[str, Counter] = {}
         for names, p in zip(outside["label_names"].to_list(), out_pred):
             table.setdefault(names[0], Counter())[LABELS[p]] += 1
-        author["outside_labels"] = {k: dict(v.most_common(3)) | {"n": sum(v.values())} for k, v in sorted(table.items())}
+        author["outside_labels"] = {k: dict(v.most_common(3)) | {"n": sum(v.values())}
+                                    for k, v in sorted(table.items())}
     metrics["author"] = author
 
     # --- reader lens ---
@@ -150,7 +158,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- baselines ---
     if s.baselines:
-        from jobs.train import Settings as TrainSettings, load_task
+        from jobs.train import Settings as TrainSettings
+        from jobs.train import load_task
 
         for lens, test_sets in (("author", {"goemotions_test": (texts, y, list(range(len(LABELS))))}),
                                 ("reader", {"empathetic_test": (ed["text"].to_list(), ed_y, ed_classes)})):

@@ -21,8 +21,8 @@ os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "0")
 if __package__ in (None, ""):  # run as a script by `accelerate launch jobs/score.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from echoroom.scoring.run import start  # noqa: E402
 from echoroom.scoring import settings as scoring_settings  # noqa: E402
+from echoroom.scoring.run import start  # noqa: E402
 from echoroom.scoring.settings import ScoreSettings  # noqa: E402
 from echoroom.settings import parse  # noqa: E402
 

@@ -26,10 +26,10 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from echoroom import settings as S
-from echoroom.lenses.calibration import fit_temperature, softmax, tune_bias, tune_thresholds
 from echoroom.labels import LABELS, NUM_LABELS, READER_TEXTS
-from echoroom.lenses.metrics import accuracy, macro_f1
 from echoroom.lenses import DEFAULT_LENSES_DIR
+from echoroom.lenses.calibration import fit_temperature, softmax, tune_bias, tune_thresholds
+from echoroom.lenses.metrics import accuracy, macro_f1
 from echoroom.lenses.model import DEFAULT_ENCODER, AdapterConfig, EmotionModel, LensInfo, load_encoder, save_lens
 
 
@@ -270,8 +270,9 @@ def main(argv: list[str] | None = None) -> dict:
                 (out / name / "train_log.json").write_text(json.dumps(
                     {k: v for k, v in result.items() if k != "lenses"} | {"dev": dev_metrics}, indent=2) + "\n")
             result["lenses"][name] = {"dev": dev_metrics, "version": info.version, "temperature": temperature}
-            print(f"{name}: dev accuracy {dev_metrics['accuracy']:.4f} macro-F1 {dev_metrics['macro_f1']:.4f} "
-                  f"(before bias {dev_metrics['accuracy_before_bias']:.4f} / {dev_metrics['macro_f1_before_bias']:.4f}), "
+            m = dev_metrics
+            print(f"{name}: dev accuracy {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f} (before bias "
+                  f"{m['accuracy_before_bias']:.4f} / {m['macro_f1_before_bias']:.4f}), "
                   f"T={temperature:.3f} -> {info.version}", flush=True)
         print(f"train: {total} steps in {train_seconds:.0f}s", flush=True)
     accelerator.wait_for_everyone()

@@ -4,8 +4,11 @@
 -- the message_lenses view for the rest of that connection (DuckDB looks in temp before main), so
 -- every section of one report reads the same snapshot and the view's per-row Jensen-Shannon
 -- divergence is computed once instead of once per section (about 3 s per pass at 1M messages).
--- The other report queries keep reading "message_lenses", so they also run unchanged against the
--- view. Only the columns the report reads are kept; the per-label probabilities are not.
+-- The other report queries read "message_lenses" through the in_scope macro (queries/macros.sql),
+-- which looks the name up when they run: the snapshot here, the view on any other connection, so
+-- they also run unchanged against the view. While this statement runs, the temporary table does
+-- not exist yet, so in_scope reads the view. Only the columns the report reads are kept; the
+-- per-label probabilities are not.
 --
 -- Parameters (NULL means no filter):
 --   $start TIMESTAMPTZ, $end TIMESTAMPTZ (half-open [start, end)), $conversation, $channel,
@@ -16,9 +19,4 @@ SELECT
     author_version, reader_version, author_emotion, author_confidence,
     reader_emotion, reader_confidence, author_labels, reader_labels,
     js_divergence, shifted, truncated
-FROM message_lenses
-WHERE ($start::TIMESTAMPTZ IS NULL OR sent_at >= $start::TIMESTAMPTZ)
-  AND ($end::TIMESTAMPTZ IS NULL OR sent_at < $end::TIMESTAMPTZ)
-  AND ($conversation::VARCHAR IS NULL OR conversation_id = $conversation::VARCHAR)
-  AND ($channel::VARCHAR IS NULL OR channel = $channel::VARCHAR)
-  AND ($sender::VARCHAR IS NULL OR sender = $sender::VARCHAR);
+FROM in_scope($start, $end, $conversation, $channel, $sender);

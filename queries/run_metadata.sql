@@ -8,15 +8,11 @@
 -- Parameters (NULL means no filter; the filters choose which messages are counted, not runs):
 --   $start TIMESTAMPTZ, $end TIMESTAMPTZ (half-open [start, end)), $conversation, $channel,
 --   $sender VARCHAR exact matches; $limit INTEGER the number of runs.
-WITH scoped AS (
-    SELECT * FROM message_lenses
-    WHERE ($start::TIMESTAMPTZ IS NULL OR sent_at >= $start::TIMESTAMPTZ)
-      AND ($end::TIMESTAMPTZ IS NULL OR sent_at < $end::TIMESTAMPTZ)
-      AND ($conversation::VARCHAR IS NULL OR conversation_id = $conversation::VARCHAR)
-      AND ($channel::VARCHAR IS NULL OR channel = $channel::VARCHAR)
-      AND ($sender::VARCHAR IS NULL OR sender = $sender::VARCHAR)
-),
-in_scope AS (SELECT run_id, count(*) AS messages FROM scoped GROUP BY run_id)
+WITH per_run AS (
+    SELECT run_id, count(*) AS messages
+    FROM in_scope($start, $end, $conversation, $channel, $sender)
+    GROUP BY run_id
+)
 SELECT
     r.run_id, r.started_at, r.finished_at, r.status, r.author_version, r.reader_version,
     r.processes, r.seconds, r.counts::VARCHAR AS counts, r.settings::VARCHAR AS settings,
@@ -26,6 +22,6 @@ SELECT
 FROM runs AS r
 LEFT JOIN lenses AS a ON a.version = r.author_version
 LEFT JOIN lenses AS b ON b.version = r.reader_version
-LEFT JOIN in_scope AS s ON s.run_id = r.run_id
+LEFT JOIN per_run AS s ON s.run_id = r.run_id
 ORDER BY r.started_at DESC NULLS LAST, r.run_id
 LIMIT $limit::INTEGER;

@@ -11,8 +11,21 @@ CREATE TABLE IF NOT EXISTS messages (
     text            VARCHAR,
     extra           JSON,          -- the corpus's other columns, by name; NULL when there were none
     source_file     VARCHAR,       -- the Parquet file the message was first loaded from
-    first_run_id    VARCHAR        -- the run that first loaded it
+    first_run_id    VARCHAR,       -- the run that first loaded it
+    reply_to        VARCHAR,       -- message_id of the message it replies to, where the platform says
+    platform        VARCHAR        -- whatsapp, discord, telegram, slack, or the corpus's own value
 );
+
+-- Databases made before reply_to and platform were columns: add them (last, so that new and
+-- upgraded files have one column order) and move their values out of extra, where those versions
+-- kept them. After the move no extra holds either key, so on later runs this matches no row.
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS reply_to VARCHAR;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS platform VARCHAR;
+UPDATE messages
+SET reply_to = coalesce(reply_to, extra->>'reply_to'),
+    platform = coalesce(platform, extra->>'platform'),
+    extra = nullif(json_merge_patch(extra, '{"reply_to": null, "platform": null}'), '{}')
+WHERE json_exists(extra, '$.reply_to') OR json_exists(extra, '$.platform');
 
 CREATE TABLE IF NOT EXISTS predictions (
     message_id   VARCHAR NOT NULL,
@@ -78,6 +91,8 @@ SELECT
     m.sent_at,
     m.channel,
     m.text,
+    m.reply_to,
+    m.platform,
     a.run_id,
     a.lens_version AS author_version,
     r.lens_version AS reader_version,

@@ -9,14 +9,6 @@
 --   $start TIMESTAMPTZ   messages sent at or after
 --   $end TIMESTAMPTZ     messages sent before
 --   $conversation VARCHAR, $channel VARCHAR, $sender VARCHAR   exact matches
-WITH scoped AS (
-    SELECT * FROM message_lenses
-    WHERE ($start::TIMESTAMPTZ IS NULL OR sent_at >= $start::TIMESTAMPTZ)
-      AND ($end::TIMESTAMPTZ IS NULL OR sent_at < $end::TIMESTAMPTZ)
-      AND ($conversation::VARCHAR IS NULL OR conversation_id = $conversation::VARCHAR)
-      AND ($channel::VARCHAR IS NULL OR channel = $channel::VARCHAR)
-      AND ($sender::VARCHAR IS NULL OR sender = $sender::VARCHAR)
-)
 SELECT
     author_emotion,
     reader_emotion,
@@ -24,6 +16,6 @@ SELECT
     count(*)::DOUBLE / sum(count(*)) OVER (PARTITION BY author_emotion) AS row_rate,
     count(*)::DOUBLE / sum(count(*)) OVER () AS share,
     avg(js_divergence) AS mean_divergence
-FROM scoped
+FROM in_scope($start, $end, $conversation, $channel, $sender)
 GROUP BY author_emotion, reader_emotion
 ORDER BY author_emotion, reader_emotion;

@@ -13,14 +13,7 @@
 -- Parameters (NULL means no filter):
 --   $start TIMESTAMPTZ, $end TIMESTAMPTZ (half-open [start, end)), $conversation, $channel,
 --   $sender VARCHAR exact matches; $min_support INTEGER; $limit INTEGER.
-WITH scoped AS (
-    SELECT * FROM message_lenses
-    WHERE ($start::TIMESTAMPTZ IS NULL OR sent_at >= $start::TIMESTAMPTZ)
-      AND ($end::TIMESTAMPTZ IS NULL OR sent_at < $end::TIMESTAMPTZ)
-      AND ($conversation::VARCHAR IS NULL OR conversation_id = $conversation::VARCHAR)
-      AND ($channel::VARCHAR IS NULL OR channel = $channel::VARCHAR)
-      AND ($sender::VARCHAR IS NULL OR sender = $sender::VARCHAR)
-),
+WITH scoped AS (SELECT * FROM in_scope($start, $end, $conversation, $channel, $sender)),
 tokens AS (
     SELECT shifted,
            list_filter(regexp_split_to_array(lower(coalesce(text, '')), '[^\p{L}\p{N}'']+'),
@@ -29,7 +22,8 @@ tokens AS (
 ),
 docs AS (
     SELECT shifted,
-           list_distinct(words || list_transform(range(1, len(words)), lambda i: words[i] || ' ' || words[i + 1])) AS terms
+           list_distinct(words || list_transform(range(1, len(words)),
+                                                 lambda i: words[i] || ' ' || words[i + 1])) AS terms
     FROM tokens
 ),
 totals AS (

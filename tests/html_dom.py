@@ -21,10 +21,10 @@ class Node:
             if isinstance(child, Node):
                 yield from child.iter(tag)
 
-    def find(self, tag: str | None = None, **attrs) -> list["Node"]:
+    def find(self, tag: str | None = None, **attrs) -> list[Node]:
         return [n for n in self.iter(tag) if all(n.attrs.get(k.rstrip("_")) == v for k, v in attrs.items())]
 
-    def by_id(self, ident: str) -> "Node":
+    def by_id(self, ident: str) -> Node:
         found = [n for n in self.iter() if n.attrs.get("id") == ident]
         assert len(found) == 1, f"expected one element with id={ident!r}, found {len(found)}"
         return found[0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from echoroom.run import config
+from echoroom.run import config, keys
 from echoroom.run.config import ConfigError
 from echoroom.run.pipeline import Exit
 
@@ -25,9 +25,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_every_key_is_documented_as_declared():
-    assert config.reference_table() in OPERATIONS, \
-        "docs/operations.md's key table differs from echoroom.run.config.KEYS: paste reference_table() in"
-    for key in config.KEYS:
+    assert keys.reference_table() in OPERATIONS, \
+        "docs/operations.md's key table differs from echoroom.run.keys.KEYS: paste reference_table() in"
+    for key in keys.KEYS:
         assert f"`{key.name}` |" in OPERATIONS
 
 
@@ -40,7 +40,7 @@ def test_report_and_scoring_defaults_come_from_their_settings():
     from echoroom.report.settings import ReportSettings
     from echoroom.scoring.settings import ScoreSettings as Settings
 
-    for key in config.KEYS:
+    for key in keys.KEYS:
         if key.section in ("report", "scoring"):
             owner = ReportSettings if key.section == "report" else Settings
             assert key.default == owner.__dataclass_fields__[key.name].default, key.dotted
@@ -56,7 +56,7 @@ def test_the_example_config_validates(monkeypatch):
     assert cfg.inputs[0].options.timezone == "Europe/London" and cfg.inputs[0].options.pseudonymize_key
     assert cfg.report.days == 7 and cfg.email["mode"] == "send" and cfg.smtp["port"] == 587
     # Every key the example sets is a declared key (it documents the config by example).
-    declared = {k.name for k in config.KEYS}
+    declared = {k.name for k in keys.KEYS}
     text = (examples / "echoroom.toml").read_text()
     assert set(re.findall(r"^(\w+) =", text, re.M)) <= declared
 
@@ -88,18 +88,21 @@ def test_toml_dates_are_accepted_for_the_report_period(tmp_path):
 @pytest.mark.parametrize("text, match", [
     ("databse = 'x.duckdb'\n" + MINIMAL, r"echoroom.toml: databse: unknown key; known keys here: database"),
     (MINIMAL + "[report]\ntopp = 3\n", r"report.topp: unknown key"),
-    (MINIMAL + "[smtp]\npassword = 'hunter2'\n", r"smtp.password: secrets are never read from the config file; use ECHOROOM_SMTP_PASSWORD"),
+    (MINIMAL + "[smtp]\npassword = 'hunter2'\n",
+     r"smtp.password: secrets are never read from the config file; use ECHOROOM_SMTP_PASSWORD"),
     (MINIMAL + "[report]\ntop = 0\n", r"report.top: top=0: expected 1 to 100"),
     (MINIMAL + "[report]\ntop = '5'\n", r"report.top: expected int, found str '5'"),
     (MINIMAL + "[report]\ninclude_text = 1\n", r"report.include_text: expected bool, found int 1"),
     (MINIMAL + "[report]\ngrain = 'month'\n", r"report.grain: grain=month: expected one of auto, day, week"),
-    (MINIMAL + "[report]\nstart = 2025-03-08\nend = 2025-03-01\n", r"report.start: start=2025-03-08 is not before end=2025-03-01"),
+    (MINIMAL + "[report]\nstart = 2025-03-08\nend = 2025-03-01\n",
+     r"report.start: start=2025-03-08 is not before end=2025-03-01"),
     (MINIMAL + "[report]\ndays = 7\nstart = 2025-03-01\n", r"report.days: days and start both given"),
     (MINIMAL + "[scoring]\nprocesses = 0\n", r"scoring.processes: processes=0: must be at least 1"),
     (MINIMAL + "[scoring]\nquantize = 'yes'\n", r"scoring.quantize: expected bool"),
     ("log_level = 'loud'\n" + MINIMAL, r"log_level: 'loud' is not one of debug, info, warning"),
     (MINIMAL + "[email]\nmode = 'send'\n", r"email.recipients: empty, but email.mode is send"),
-    (MINIMAL + "[email]\nmode = 'send'\nrecipients = ['a@example.com']\n[smtp]\nhost = 'smtp.example.com'\nsecurity = 'none'\n",
+    (MINIMAL + "[email]\nmode = 'send'\nrecipients = ['a@example.com']\n"
+     "[smtp]\nhost = 'smtp.example.com'\nsecurity = 'none'\n",
      r"smtp.security: none sends in clear text.*not to smtp.example.com"),
     (MINIMAL + "[smtp]\nport = 70000\n", r"smtp.port: 70000 is not a port number"),
     (MINIMAL + "[email]\nrecipients = 'a@example.com'\n", r"email.recipients: expected list, found str"),
@@ -111,7 +114,8 @@ def test_toml_dates_are_accepted_for_the_report_period(tmp_path):
     (MINIMAL + 'format = "myspace"\n', r"inputs\[0\]: unknown format 'myspace'"),
     (MINIMAL + 'pseudonymize_key_env = "ECHOROOM_TEST_UNSET_KEY"\n',
      r"inputs\[0\].pseudonymize_key_env: names ECHOROOM_TEST_UNSET_KEY, which is not set"),
-    (MINIMAL + '[[inputs]]\npaths = ["more/*.txt"]\ncorpus = "corpus.parquet"\n', r"inputs: two inputs write the same corpus"),
+    (MINIMAL + '[[inputs]]\npaths = ["more/*.txt"]\ncorpus = "corpus.parquet"\n',
+     r"inputs: two inputs write the same corpus"),
     ("[[inputs]\n", r"echoroom.toml: not valid TOML"),
 ])
 def test_mistakes_name_the_file_and_key(tmp_path, monkeypatch, text, match):
@@ -130,3 +134,32 @@ def test_cli_exits_with_the_config_code(tmp_path, capsys):
 
     assert cli.main(["run", "--config", str(write(tmp_path, "oops = 1\n" + MINIMAL))]) == Exit.CONFIG
     assert "oops: unknown key" in capsys.readouterr().err
+
+
+def test_cli_options_are_the_settings_fields():
+    """`echoroom score` and `echoroom report` take every setting, with its declared help."""
+    import dataclasses
+
+    from echoroom import cli
+    from echoroom.report.settings import ReportSettings
+    from echoroom.scoring.settings import ScoreSettings
+
+    subcommands = cli.build_parser()._subparsers._group_actions[0].choices
+    for command, cls in (("score", ScoreSettings), ("report", ReportSettings)):
+        actions = {a.dest: a for a in subcommands[command]._actions}
+        for field in dataclasses.fields(cls):
+            assert actions[field.name].help.startswith(field.metadata["help"].replace("%", "%%")), field.name
+
+
+def test_a_bad_setting_is_named_as_each_front_end_spells_it(tmp_path, capsys):
+    from echoroom import cli
+    from echoroom.report.settings import ReportError, ReportSettings
+    from echoroom.settings import SettingError, parse
+
+    assert cli.main(["report", "--db", "x.duckdb", "--out", str(tmp_path), "--min-support", "0"]) == 2
+    assert "error: --min-support=0: expected 1 or more" in capsys.readouterr().err
+    with pytest.raises(ReportError, match=r"^--min_support=0: expected 1 or more$") as raised:
+        parse(ReportSettings, ["--min_support=0"])
+    assert isinstance(raised.value, SettingError) and raised.value.key == "min_support"
+    with pytest.raises(ConfigError, match=r"report.min_support: min_support=0: expected 1 or more"):
+        config.load(write(tmp_path, MINIMAL + "[report]\nmin_support = 0\n"))

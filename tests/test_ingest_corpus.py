@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,8 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from echoroom.cli import build_parser, main
-from echoroom.ingest import FORMATS, SCHEMA, IngestError, Options, ingest, message_id
+from echoroom.ingest import COLUMNS, FORMATS, SCHEMA, IngestError, Message, Options, ingest, message_id
 from echoroom.ingest.clock import LocalClock
+
+from helpers import corpus
 
 EXPORTS = Path(__file__).parent / "fixtures" / "exports"
 DOCS = Path(__file__).parents[1] / "docs" / "ingest.md"
@@ -22,18 +25,19 @@ TABLE_COLUMNS = {"message_id": "id", "sender": "author", "sent_at": "created", "
 UTC = timezone.utc
 
 
-def corpus(tmp_path, *paths, **options):
-    out = tmp_path / "corpus.parquet"
-    summary = ingest(paths, out, Options(**options))
-    return pl.read_parquet(out), summary
-
-
 def test_corpus_schema_and_row_groups_of_batch_size(tmp_path):
     ingest([EXPORTS / "slack"], tmp_path / "c.parquet", Options(batch_size=2))
     meta = pq.ParquetFile(tmp_path / "c.parquet")
     assert meta.schema_arrow.equals(SCHEMA)
     assert meta.schema_arrow.field("sent_at").type == pa.timestamp("us", tz="UTC")
     assert [meta.metadata.row_group(i).num_rows for i in range(meta.num_row_groups)] == [2, 2, 1]
+
+
+def test_the_corpus_is_defined_once_and_documented():
+    # The writer turns a Message into a row by field order, so that order is the schema's.
+    assert [f.name for f in fields(Message)] == list(COLUMNS) == SCHEMA.names
+    docs = DOCS.read_text(encoding="utf-8")
+    assert [c for c in COLUMNS if f"| `{c}` |" not in docs] == [], "a corpus column is not in docs/ingest.md"
 
 
 def test_an_export_with_no_messages_still_gives_a_corpus(tmp_path):

@@ -8,17 +8,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from echoroom.ingest import IngestError, Options, ingest, message_id
+from echoroom.ingest import IngestError, message_id
+
+from helpers import corpus
 
 EXPORTS = Path(__file__).parent / "fixtures" / "exports"
 DISCORD = EXPORTS / "discord" / "Echo Guild - Text Channels - general [1100000000000000001]"
 UTC = timezone.utc
-
-
-def corpus(tmp_path, *paths, **options):
-    out = tmp_path / "corpus.parquet"
-    summary = ingest(paths, out, Options(**options))
-    return pl.read_parquet(out), summary
 
 
 def test_discord_json_ids_replies_offsets_and_system_messages(tmp_path):
@@ -119,3 +115,40 @@ def test_slack_export_without_users_is_not_detected(tmp_path):
     with pytest.raises(IngestError, match="not a Slack export .* Supported formats: whatsapp, "
                                           "discord, telegram, slack, csv, jsonl, parquet"):
         corpus(tmp_path, tmp_path / "export")
+
+
+def _slack_day(folder: Path, records: str) -> Path:
+    shutil.copytree(EXPORTS / "slack", folder)
+    (folder / "general" / "2024-01-17.json").write_text(records, encoding="utf-8")
+    return folder
+
+
+# A record the reader cannot make a message of (a field missing, a value of the wrong type) is
+# named by file and line, in every JSON format, and counted under --on-error skip.
+@pytest.mark.parametrize("make, line, problem", [
+    (lambda d: _slack_day(d / "export", '[\n{"type": "message", "user": "U01ANA", "text": "ok",'
+                                        ' "ts": "1705482000.000100"},\n'
+                                        '{"type": "message", "user": "U01ANA", "text": "no ts"}\n]'),
+     3, "missing field 'ts'"),
+    (lambda d: d / "result.json", 3, "missing field 'date'"),
+    (lambda d: d / "general [7].json", 4, "missing field 'author'"),
+])
+def test_a_json_record_without_a_field_names_its_line(tmp_path, make, line, problem):
+    (tmp_path / "result.json").write_text(
+        '{"name": "Ben", "type": "personal_chat", "id": 7, "messages": [\n'
+        '{"id": 1, "type": "message", "date_unixtime": "1705305600", "from": "Ben", "text": "ok"},\n'
+        '{"id": 2, "type": "message", "from": "Ben", "text": "no date"}\n]}', encoding="utf-8")
+    (tmp_path / "general [7].json").write_text(
+        '{"guild": {"name": "G"}, "channel": {"id": "7", "name": "general"},\n"messages": [\n'
+        '{"id": "1", "type": "Default", "timestamp": "2024-01-15T09:00:00+00:00", "content": "ok",'
+        ' "author": {"name": "ana"}},\n'
+        '{"id": "2", "type": "Default", "timestamp": "2024-01-15T09:01:00+00:00", "content": "who?"}\n]}',
+        encoding="utf-8")
+    export = make(tmp_path)
+    out = tmp_path / "out"
+    with pytest.raises(IngestError, match=rf":{line}: unreadable message record: {problem} \(use --on-error"):
+        corpus(out, export)
+    df, summary = corpus(out, export, on_error="skip")
+    assert summary.skipped["malformed"] == 1 and summary.problems[0].endswith(
+        f":{line}: unreadable message record: {problem}")
+    assert "ok" in df["text"].to_list()

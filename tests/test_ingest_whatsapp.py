@@ -4,20 +4,15 @@ import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-import polars as pl
 import pytest
 
-from echoroom.ingest import IngestError, Options, ingest
+from echoroom.ingest import IngestError
+
+from helpers import corpus
 
 EXPORTS = Path(__file__).parent / "fixtures" / "exports" / "whatsapp"
 DEMO = Path(__file__).parents[1] / "echoroom" / "demo"
 UTC = timezone.utc
-
-
-def corpus(tmp_path, *paths, **options) -> tuple[pl.DataFrame, object]:
-    out = tmp_path / "corpus.parquet"
-    summary = ingest(paths, out, Options(**options))
-    return pl.read_parquet(out), summary
 
 
 def test_android_24h_day_first_with_bom_crlf_notices_media_and_multiline(tmp_path):

@@ -5,9 +5,17 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from echoroom.labels import (
+    EMPATHETIC_MAP,
+    GOEMOTIONS_LABELS,
+    GOEMOTIONS_MAP,
+    ID2LABEL,
+    LABEL2ID,
+    LABELS,
+    map_empathetic,
+    map_goemotions,
+)
 from echoroom.lenses import data as D
-from echoroom.labels import (EMPATHETIC_MAP, GOEMOTIONS_LABELS, GOEMOTIONS_MAP, ID2LABEL, LABEL2ID, LABELS,
-                             map_empathetic, map_goemotions)
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "labels.md"
 
@@ -19,14 +27,14 @@ def test_one_ordered_list_everything_derived():
 
 def test_every_goemotions_label_is_mapped_or_dropped_with_a_reason():
     assert set(GOEMOTIONS_MAP) == set(GOEMOTIONS_LABELS) and len(GOEMOTIONS_LABELS) == 28
-    for name, (target, reason) in GOEMOTIONS_MAP.items():
+    for target, reason in GOEMOTIONS_MAP.values():
         assert target is None or target in LABELS
         assert reason
 
 
 def test_every_empathetic_emotion_is_mapped_or_dropped_with_a_reason():
     assert len(EMPATHETIC_MAP) == 32
-    for name, (target, reason) in EMPATHETIC_MAP.items():
+    for target, reason in EMPATHETIC_MAP.values():
         assert target is None or target in LABELS
         assert reason
 

@@ -15,10 +15,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-import report_fixtures as F
 from echoroom import cli, mail
 from echoroom.report.render import build
 from echoroom.report.settings import ReportSettings
+
+import report_fixtures as F
 from html_dom import parse
 
 USER, PASSWORD = "analyst@example.com", "correct horse battery staple"

@@ -15,24 +15,17 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 from aiosmtpd.controller import Controller
 
 from echoroom.run import config, pipeline
 from echoroom.run.pipeline import Exit
+
+from helpers import assert_exactly_once, rows
 from html_dom import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "echoroom" / "demo"
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def echoroom_run(*args, cwd: Path, lens_root: Path, wait: bool = True):
@@ -52,12 +45,6 @@ def write_config(folder: Path, chats: list[str], extra: str = "", scoring: str =
     path = folder / "echoroom.toml"
     path.write_text(text)
     return path
-
-
-def assert_exactly_once(db: Path, n: int):
-    assert rows(db, "SELECT count(*), count(DISTINCT message_id) FROM messages") == [(n, n)]
-    assert rows(db, "SELECT count(*), count(DISTINCT (message_id, lens_version)) FROM predictions") == [(2 * n, 2 * n)]
-    assert rows(db, "SELECT count(*) FROM message_lenses") == [(n,)]
 
 
 def test_demo_end_to_end_on_a_fresh_folder(tmp_path, lens_root):

@@ -14,15 +14,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import report_fixtures as F
 from echoroom import store
 from echoroom.report.data import run_query
 from echoroom.report.settings import ReportSettings
 
+import report_fixtures as F
+
 QUERIES = sorted(store.QUERIES_DIR.glob("*.sql"))
 REPORT_QUERIES = ("divergent_messages", "misread_emotions", "report_scope", "run_metadata", "shift_matrix",
-                  "shift_over_time", "shift_summary", "shift_terms", "shifting_channels",
-                  "shifting_conversations", "shifting_senders")
+                  "shift_over_time", "shift_summary", "shift_terms", "shifting_groups")
+DIMENSIONS = {"conversation": "conversation_id", "channel": "channel", "sender": "sender"}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def parameters(db: Path, con: duckdb.DuckDBPyConnection) -> dict:
     now = dt.datetime.now(dt.timezone.utc)
     return {
         "start": None, "end": None, "conversation": None, "channel": None, "sender": None,
-        "min_support": 1, "limit": 10, "grain": "day",
+        "min_support": 1, "limit": 10, "grain": "day", "dimension": "sender",
         "run_id": run_id, "author_version": author, "reader_version": reader, "files": shards,
         "version": "test-lens", "lens": "author", "encoder": "test", "info": "{}", "metrics": "{}",
         "started_at": now, "finished_at": now, "counts": "{}", "seconds": 1.0, "settings": "{}",
@@ -68,7 +69,7 @@ def test_every_query_file_runs(path, scored, tmp_path):
     sql = path.read_text()
     db = tmp_path / "copy.duckdb"
     shutil.copy(scored, db)  # statements that write must not change the shared fixture
-    con = duckdb.connect(str(db))
+    con = store.connect(db)  # as every caller does: it defines the macros (queries/macros.sql)
     if path.stem == "scored_ids":  # reads the ids of the corpus being planned, a temp table
         con.execute("CREATE TEMP TABLE corpus_ids AS SELECT message_id FROM messages")
     values = parameters(scored, con) | PER_FILE.get(path.stem, {})
@@ -99,11 +100,12 @@ def test_schema_builds_an_empty_database_twice():
     assert con.execute("SELECT count(*) FROM message_lenses").fetchone() == (0,)
 
 
-def test_report_queries_share_one_filter_block():
-    # Each file is usable on its own, so the filter is repeated; this keeps the copies identical.
-    block = re.compile(r"WHERE \(\$start.*?\$sender::VARCHAR\)", re.S)
-    found = {name: " ".join(block.search(store.load_sql(name)).group(0).split()) for name in REPORT_QUERIES}
-    assert len(set(found.values())) == 1, found
+def test_the_scope_filter_and_wilson_bounds_are_written_once():
+    """queries/macros.sql holds them; the report queries call in_scope and wilson_low/high."""
+    for name in REPORT_QUERIES:
+        sql = re.sub(r"--[^\n]*", "", store.load_sql(name))
+        assert "in_scope($start, $end, $conversation, $channel, $sender)" in sql, name
+        assert "sent_at >=" not in sql and "sqrt(" not in sql and "1.959964" not in sql, name
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +136,16 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n))
 
 
+def test_wilson_macros_match_python(tmp_path):
+    con = store.connect(tmp_path / "w.duckdb")
+    cases = [(0, 1), (1, 1), (0, 7), (3, 3), (3, 300), (180, 300), (57, 1000), (999_999, 1_000_000)]
+    for k, n in cases:
+        assert con.execute("SELECT wilson_low($k, $n), wilson_high($k, $n)", {"k": k, "n": n}).fetchone() == \
+            pytest.approx(wilson(k, n), abs=1e-12), (k, n)
+    # Nothing known without messages: the whole of [0, 1].
+    assert con.execute("SELECT wilson_low(0, 0), wilson_high(0, 0)").fetchone() == (0.0, 1.0)
+
+
 def test_summary_and_matrix_agree_with_python(scored, lens_rows):
     summary = report_rows(scored, "shift_summary")[0]
     shifted = sum(r["author_emotion"] != r["reader_emotion"] for r in lens_rows)
@@ -150,13 +162,49 @@ def test_summary_and_matrix_agree_with_python(scored, lens_rows):
 def test_rankings_use_wilson_lower_bound_and_min_support(scored, lens_rows):
     per = Counter(r["conversation_id"] for r in lens_rows)
     hits = Counter(r["conversation_id"] for r in lens_rows if r["shifted"])
-    ranking = report_rows(scored, "shifting_conversations", min_support=9)
+    ranking = report_rows(scored, "shifting_groups", dimension="conversation", min_support=9)
     assert {r["name"] for r in ranking} == {c for c, n in per.items() if n >= 9}
     assert [r["wilson_low"] for r in ranking] == sorted((r["wilson_low"] for r in ranking), reverse=True)
     for r in ranking:
         assert (r["messages"], r["shifted"]) == (per[r["name"]], hits[r["name"]])
         assert (r["wilson_low"], r["wilson_high"]) == pytest.approx(wilson(hits[r["name"]], per[r["name"]]))
-    assert len(report_rows(scored, "shifting_senders", top=2)) == 2
+    assert len(report_rows(scored, "shifting_groups", dimension="sender", top=2)) == 2
+
+
+@pytest.mark.parametrize("dimension", DIMENSIONS)
+def test_each_dimension_ranks_its_own_column(scored, lens_rows, dimension):
+    column = DIMENSIONS[dimension]
+    per = Counter(r[column] for r in lens_rows)
+    hits = Counter(r[column] for r in lens_rows if r["shifted"])
+    ranking = report_rows(scored, "shifting_groups", dimension=dimension)
+    assert {r["name"]: (r["messages"], r["shifted"]) for r in ranking} == {k: (n, hits[k]) for k, n in per.items()}
+    for r in ranking:
+        assert (r["wilson_low"], r["wilson_high"]) == pytest.approx(wilson(hits[r["name"]], per[r["name"]]))
+        assert r["senders"] == len({x["sender"] for x in lens_rows if x[column] == r["name"]})
+
+
+@pytest.mark.parametrize("dimension, channel", [("conversation_id", None), (None, None), ("senders", "no such channel"),
+                                                ("sender; DROP TABLE messages", None)])
+def test_an_unknown_dimension_is_refused_even_with_nothing_in_scope(scored, dimension, channel):
+    with pytest.raises(duckdb.InvalidInputException,
+                       match=r"dimension must be 'conversation', 'channel' or 'sender' .*, got (NULL|')"):
+        report_rows(scored, "shifting_groups", dimension=dimension, channel=channel)
+
+
+def test_the_scope_macro_reads_the_report_snapshot(scored, lens_rows):
+    """After report_scope, in_scope reads the snapshot: the report's later filters cannot widen it."""
+    con = store.connect(scored, read_only=True)
+    try:
+        everything = con.execute("SELECT count(*) FROM in_scope(NULL, NULL, NULL, NULL, NULL)").fetchone()[0]
+        assert everything == len(lens_rows)
+        run_query(con, "report_scope", ReportSettings(db=str(scored), channel="slack").filters())
+        unfiltered = {"start": None, "end": None, "conversation": None, "channel": None, "sender": None,
+                      "min_support": 1, "limit": 100, "dimension": "channel"}
+        assert [r["name"] for r in run_query(con, "shifting_groups", unfiltered)] == ["slack"]
+        assert run_query(con, "shift_summary", unfiltered)[0]["messages"] == \
+            sum(r["channel"] == "slack" for r in lens_rows)
+    finally:
+        con.close()
 
 
 def test_filters_narrow_every_query(scored, lens_rows):
@@ -168,7 +216,7 @@ def test_filters_narrow_every_query(scored, lens_rows):
     for name in REPORT_QUERIES[1:]:
         if name in ("run_metadata", "shift_summary", "report_scope"):
             continue
-        assert report_rows(scored, name, grain="week", channel="no such channel") == [], name
+        assert report_rows(scored, name, grain="week", dimension="sender", channel="no such channel") == [], name
     assert report_rows(scored, "shift_summary", sender="nobody")[0]["messages"] == 0
 
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from echoroom import cli
+from echoroom.report.render import MAX_HTML_BYTES, build
+from echoroom.report.settings import ReportError, ReportSettings
+
 import report_fixtures as F
 from browser import dom_after_scripts, screenshot
-from echoroom import cli
-from echoroom.report.render import MAX_HTML_BYTES
-from echoroom.report.render import build
-from echoroom.report.settings import ReportError, ReportSettings
 from html_dom import parse
 
 TITLE = ReportSettings().title

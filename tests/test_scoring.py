@@ -3,7 +3,6 @@ a process killed mid-run, incremental re-runs, new lens versions and every kind 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,20 +10,22 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import write_corpus
-from echoroom.scoring import corpus
-from echoroom.scoring import scorer as scoring
+from echoroom.ingest import SCHEMA, ingest
 from echoroom.lenses import default_lens_folders
 from echoroom.lenses.model import LensSet
+from echoroom.scoring import corpus
+from echoroom.scoring import scorer as scoring
 from jobs import score as job
 
+from helpers import assert_exactly_once, js_reference, rows, write_corpus
+
 ROOT = Path(__file__).resolve().parent.parent
+EXPORTS = ROOT / "tests" / "fixtures" / "exports"
 
 
 @pytest.fixture(scope="module")
@@ -43,25 +44,11 @@ def job_command(lens_root, db, *inputs, **settings) -> list[str]:
             "--progress=false", *[f"--{k}={v}" for k, v in settings.items()]]
 
 
-def rows(db, sql, params=None):
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
-
-
-def assert_exactly_once(db, n_messages):
-    assert rows(db, "SELECT count(*), count(DISTINCT message_id) FROM messages") == [(n_messages, n_messages)]
-    per = rows(db, "SELECT lens, count(*), count(DISTINCT message_id) FROM predictions GROUP BY lens ORDER BY lens")
-    assert per == [("author", n_messages, n_messages), ("reader", n_messages, n_messages)]
-
-
 # --- the scorer ---------------------------------------------------------------------------
 
 def test_scorer_matches_plain_predict(lenses):
     texts = ["ok", "I am so happy for you!!", "ok", "this is terrible " * 80, "", "lol"]
-    probs, n_tokens, cut = scoring.Scorer(lenses, batch_tokens=256).score(texts)
+    probs, n_tokens, cut = scoring.Scorer(lenses, batch_tokens=256).read(texts)
     want = lenses.predict(texts)
     for name in lenses.names:
         np.testing.assert_allclose(probs[name], want[name], atol=2e-5)
@@ -86,6 +73,27 @@ def test_null_and_empty_text_are_skipped_with_a_reason(lenses):
     assert out["author_probs"][0] is None and len(out["reader_probs"][2]) == 10
 
 
+# --- the corpus: ingest's schema, read in units -------------------------------------------
+
+def test_units_read_as_ingests_schema_whatever_the_corpus_holds(tmp_path):
+    ingest([EXPORTS / "slack"], tmp_path / "slack.parquet")
+    minimal = bad(tmp_path, pa.table({"message_id": [1, 2], "text": ["hi", "yo"], "lang": ["en", "de"],
+                                      "platform": pa.array(["a", None]).dictionary_encode()}), "min.parquet")
+    tables = {}
+    for path in (tmp_path / "slack.parquet", minimal):
+        found = corpus.inspect([str(path)])
+        tables[path.stem] = pa.concat_tables(t for _, t in corpus.read_units(found, found.units(4), 4))
+    for table in tables.values():
+        assert table.schema.names == [*SCHEMA.names, "extra", "source_file"]
+        assert [table.schema.field(f.name).type for f in SCHEMA] == SCHEMA.types
+    slack, minimal = tables["slack"].to_pydict(), tables["min"].to_pydict()
+    assert set(slack["platform"]) == {"slack"} and slack["reply_to"][1] == slack["message_id"][0]
+    assert slack["extra"] == [None] * 5  # every column ingest writes is canonical now
+    assert minimal["message_id"] == ["1", "2"] and minimal["reply_to"] == [None, None]
+    assert minimal["platform"] == ["a", None]  # a Categorical column is text too
+    assert minimal["extra"] == ['{"lang": "en"}', '{"lang": "de"}']
+
+
 # --- bad input: a clear error before anything is written -----------------------------------
 
 def bad(tmp_path, table: pa.Table, name="bad.parquet") -> Path:
@@ -95,11 +103,14 @@ def bad(tmp_path, table: pa.Table, name="bad.parquet") -> Path:
 
 
 @pytest.mark.parametrize("table, columns, message", [
-    (pa.table({"message_id": ["a"], "body": ["hi"]}), {}, r"bad.parquet: no 'text' column \(map it with --columns text=COLUMN\)"),
-    (pa.table({"message_id": ["a"], "text": ["hi"]}), {"text": "body"}, r"--columns maps text to 'body', which is not there"),
+    (pa.table({"message_id": ["a"], "body": ["hi"]}), {},
+     r"bad.parquet: no 'text' column \(map it with --columns text=COLUMN\)"),
+    (pa.table({"message_id": ["a"], "text": ["hi"]}), {"text": "body"},
+     r"--columns maps text to 'body', which is not there"),
     (pa.table({"id": ["a"], "text": ["hi"]}), {}, r"no 'message_id' column"),
     (pa.table({"message_id": ["a"], "text": [3]}), {}, r"column text is int64, expected string; cast it"),
-    (pa.table({"message_id": ["a"], "text": ["hi"], "sent_at": ["2024-01-01"]}), {}, r"sent_at is string, expected a timestamp; parse it"),
+    (pa.table({"message_id": ["a"], "text": ["hi"], "sent_at": ["2024-01-01"]}), {},
+     r"sent_at is string, expected a timestamp; parse it"),
     (pa.table({"message_id": [1.5], "text": ["hi"]}), {}, r"message_id is double, expected string"),
     (pa.table({"message_id": ["a", None], "text": ["hi", "yo"]}), {}, r"1 rows have no message_id"),
 ])
@@ -113,7 +124,8 @@ def test_truncated_parquet(tmp_path):
     path = write_corpus(tmp_path / "cut.parquet", 50)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(corpus.CorpusError, match=r"cut.parquet: not a readable Parquet file .* truncated or corrupt: re-export"):
+    with pytest.raises(corpus.CorpusError,
+                       match=r"cut.parquet: not a readable Parquet file .* truncated or corrupt: re-export"):
         corpus.inspect([str(path)])
 
 
@@ -130,7 +142,8 @@ def test_corrupt_page_inside_a_valid_file(tmp_path):
 def test_duplicate_ids_are_listed_with_their_files(tmp_path):
     write_corpus(tmp_path / "c" / "a.parquet", 30)
     write_corpus(tmp_path / "c" / "b.parquet", 30, start=25)
-    with pytest.raises(corpus.CorpusError, match=r"5 message_ids occur more than once(.|\n)*'m0000025' x2 in a.parquet, b.parquet"):
+    with pytest.raises(corpus.CorpusError,
+                       match=r"5 message_ids occur more than once(.|\n)*'m0000025' x2 in a.parquet, b.parquet"):
         corpus.inspect([str(tmp_path / "c")])
 
 
@@ -172,28 +185,45 @@ def test_one_process_run_stores_everything(tmp_path, lens_root, lenses):
     counts = run_job(lens_root, tmp_path / "db.duckdb", path, columns="text=body", chunk_rows=32)
     db = tmp_path / "db.duckdb"
     assert counts["scored"] == n - 2 and counts["skipped"] == 2 and counts["inserted"] == 2 * n
-    assert_exactly_once(db, n)
-    assert rows(db, "SELECT skip_reason FROM predictions WHERE lens = 'author' AND status = 'skipped' ORDER BY message_id") == [("null text",), ("empty text",)]
-    assert rows(db, "SELECT extra->>'lang', (extra->>'reactions')::INT FROM messages WHERE message_id = 'm0000005'") == [("en", 5)]
+    assert_exactly_once(db, n, skipped=2)
+    assert rows(db, "SELECT skip_reason FROM predictions WHERE lens = 'author' AND status = 'skipped' "
+                    "ORDER BY message_id") == [("null text",), ("empty text",)]
+    assert rows(db, "SELECT extra->>'lang', (extra->>'reactions')::INT FROM messages "
+                    "WHERE message_id = 'm0000005'") == [("en", 5)]
     assert rows(db, "SELECT count(*) FROM message_lenses") == [(n - 2,)]
-    run = rows(db, "SELECT status, processes, json_extract_string(settings, '$.columns'), author_version, reader_version FROM runs")
+    run = rows(db, "SELECT status, processes, json_extract_string(settings, '$.columns'), author_version, "
+                   "reader_version FROM runs")
     assert run == [("finished", 1, "text=body", *lenses.versions.values())]
     assert rows(db, "SELECT count(*) FROM lenses") == [(2,)]
     assert not Path(f"{db}.work").exists() or not any(Path(f"{db}.work").iterdir())
 
     # Stored probabilities are the model's, and the view's divergence is the numpy one.
     got = rows(db, "SELECT message_id, text, author_probs, reader_probs, js_divergence, shifted FROM "
-                   "(SELECT *, [author_joy, author_anger, author_sadness, author_fear, author_surprise, author_disgust, "
-                   "author_love, author_gratitude, author_neutral, author_pride] AS author_probs, "
+                   "(SELECT *, [author_joy, author_anger, author_sadness, author_fear, author_surprise, "
+                   "author_disgust, author_love, author_gratitude, author_neutral, author_pride] AS author_probs, "
                    "[reader_joy, reader_anger, reader_sadness, reader_fear, reader_surprise, reader_disgust, "
-                   "reader_love, reader_gratitude, reader_neutral, reader_pride] AS reader_probs FROM message_lenses) ORDER BY message_id")
+                   "reader_love, reader_gratitude, reader_neutral, reader_pride] AS reader_probs "
+                   "FROM message_lenses) ORDER BY message_id")
     want = lenses.predict([g[1] for g in got])
     a, r = np.array([g[2] for g in got], np.float32), np.array([g[3] for g in got], np.float32)
     np.testing.assert_allclose(a, want["author"], atol=2e-5)
     np.testing.assert_allclose(r, want["reader"], atol=2e-5)
-    from test_store import js_reference
     np.testing.assert_allclose([g[4] for g in got], js_reference(a, r), atol=1e-12)
     assert [g[5] for g in got] == (a.argmax(1) != r.argmax(1)).tolist()
+
+
+def test_an_ingested_corpus_keeps_replies_and_platform_beside_a_minimal_one(tmp_path, lens_root):
+    ingest([EXPORTS / "slack"], tmp_path / "c" / "slack.parquet")
+    bad(tmp_path / "c", pa.table({"message_id": ["p1", "p2"], "text": ["so glad", "ugh"]}), "plain.parquet")
+    db = tmp_path / "db.duckdb"
+    assert run_job(lens_root, db, tmp_path / "c")["scored"] == 7
+    got = rows(db, "SELECT m.text, m.platform, p.text FROM message_lenses m "
+                   "LEFT JOIN message_lenses p ON p.message_id = m.reply_to ORDER BY m.sent_at NULLS LAST, m.text")
+    assert got[:2] == [("Welcome @Ben Brook! Release notes are in the wiki & the deck", "slack", None),
+                       ("thanks!! so glad to be here", "slack",
+                        "Welcome @Ben Brook! Release notes are in the wiki & the deck")]
+    assert [g[1] for g in got] == ["slack"] * 5 + [None, None]
+    assert rows(db, "SELECT count(*) FROM messages WHERE extra IS NOT NULL") == [(0,)]
 
 
 def test_incremental_rerun_and_new_versions(tmp_path, lens_root):

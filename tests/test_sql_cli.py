@@ -52,11 +52,13 @@ def test_list_shows_every_saved_query_with_its_first_doc_line(in_demo, capsys):
 
 
 def test_saved_query_with_bound_parameters(in_demo, capsys):
-    assert cli.main(["sql", "shifting_senders", "--param", "min_support=3", "--param", "limit=2"]) == 0
+    assert cli.main(["sql", "shifting_groups", "--param", "dimension=sender", "--param", "min_support=3",
+                     "--param", "limit=2"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split(" | ")[0].strip() == "name" and lines[-1] == "(2 rows)"
+    assert lines[0].split("|")[1].strip() == "name" and lines[-1] == "(2 rows)"  # a Markdown table
     db = in_demo / "out" / "demo" / "echoroom.duckdb"
-    columns, rows = catalog.execute(db, "shifting_senders", params={"min_support": 3, "limit": 2})
+    columns, rows = catalog.execute(db, "shifting_groups", params={"dimension": "sender", "min_support": 3,
+                                                                   "limit": 2})
     assert len(rows) == 2 and columns[0] == "name"
     # A message text is a value, never SQL: a hostile filter matches nothing and changes nothing.
     _, none = catalog.execute(db, "shift_summary", params={"sender": "'; DROP TABLE messages; --"})
@@ -77,6 +79,9 @@ def test_adhoc_sql_is_read_only(in_demo, capsys):
     (["shift_summary", "--param", "limt=3"], r"queries/shift_summary.sql takes no parameter limt; it takes: channel"),
     (["--sql", "SELECT * FROM no_table"], r"CatalogException in the SQL"),
     (["--db", "missing.duckdb", "shift_summary"], r"missing.duckdb does not exist"),
+    (["shifting_groups", "--param", "min_support=1"], r"dimension must be 'conversation', 'channel' or 'sender' "),
+    (["shifting_groups", "--param", "min_support=1", "--param", "dimension=team"],
+     r"dimension must be .*\(echoroom sql: --param dimension=sender\), got 'team'"),
 ])
 def test_errors_say_what_to_fix(in_demo, capsys, argv, match):
     assert cli.main(["sql", *argv]) == 2

@@ -5,22 +5,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 
 from echoroom import store
 from echoroom.labels import LABELS
 
+from helpers import js_reference
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
-
-
-def js_reference(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    p, q = p.astype(np.float64), q.astype(np.float64)
-    m = (p + q) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_p = np.where(p > 0, p * np.log2(p / m), 0.0).sum(1)
-        kl_q = np.where(q > 0, q * np.log2(q / m), 0.0).sum(1)
-    return 0.5 * kl_p + 0.5 * kl_q
 
 
 def test_schema_is_idempotent(tmp_path):
@@ -38,6 +32,17 @@ def test_load_sql_names_the_missing_query():
 def test_read_only_connect_needs_an_existing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="score a corpus first"):
         store.connect(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_macros_are_defined_on_a_read_only_database_made_without_them(tmp_path):
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(store.load_sql("schema"))  # what a database from before the macros holds
+    con.close()
+    con = store.connect(db, read_only=True)  # temporary macros: the file is not written
+    assert con.execute("SELECT count(*) FROM in_scope(NULL, NULL, NULL, NULL, NULL)").fetchone() == (0,)
+    assert con.execute("SELECT wilson_low(3, 10) < 0.3 AND wilson_high(3, 10) > 0.3").fetchone() == (True,)
+    con.close()
 
 
 def test_js_divergence_matches_numpy(tmp_path):
@@ -82,3 +87,27 @@ def test_every_column_is_documented(tmp_path):
             if label_col and label_col.group(2) in LABELS:
                 col = f"{label_col.group(1)}_<label>"
             assert f"| `{col}`" in sections[table], f"docs/schema.md: {table}.{col} is not documented"
+
+
+def test_an_older_database_gets_reply_to_and_platform_as_columns(tmp_path):
+    """A file written before reply_to and platform were columns (they were kept in extra)."""
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE messages (message_id VARCHAR PRIMARY KEY, conversation_id VARCHAR, sender VARCHAR, "
+                "sent_at TIMESTAMPTZ, channel VARCHAR, text VARCHAR, extra JSON, source_file VARCHAR, "
+                "first_run_id VARCHAR)")
+    con.execute("CREATE VIEW message_lenses AS SELECT message_id, text FROM messages")
+    con.execute("INSERT INTO messages (message_id, text, extra) VALUES "
+                """('a', 'hi', '{"reply_to": null, "platform": "slack"}'), """
+                """('b', 'yo', '{"reply_to": "a", "platform": "slack", "lang": "en"}'), """
+                """('c', 'ok', '{"lang": "de"}'), ('d', 'no', NULL)""")
+    con.close()
+    for _ in range(2):  # upgrading twice changes nothing the second time
+        con = store.connect(path)
+        got = con.execute("SELECT message_id, reply_to, platform, json(extra) FROM messages ORDER BY 1").fetchall()
+        assert got == [("a", None, "slack", None), ("b", "a", "slack", '{"lang":"en"}'),
+                       ("c", None, None, '{"lang":"de"}'), ("d", None, None, None)]
+        columns = [r[0] for r in con.execute("DESCRIBE message_lenses").fetchall()]
+        assert {"reply_to", "platform"} <= set(columns)
+        assert [r[0] for r in con.execute("DESCRIBE messages").fetchall()][-2:] == ["reply_to", "platform"]
+        con.close()

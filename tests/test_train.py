@@ -11,7 +11,8 @@ import pytest
 
 from echoroom import settings as S
 from echoroom.lenses.model import LensSet
-from jobs.train import Settings, main as train
+from jobs.train import Settings
+from jobs.train import main as train
 
 ROOT = Path(__file__).resolve().parent.parent
 

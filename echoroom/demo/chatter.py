@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 
+from echoroom.ingest.schema import COLUMNS
+
 SHORT = ["ok", "lol", "same", "thanks!", "omg", "yes!!", "no way", "haha", "sure", "k", "ugh",
          "love this", "wait what", "sorry :(", "good night", "congrats!!", "see you", "hmm", "nice", "why"]
 OPENERS = ["honestly", "so", "ok so", "not gonna lie", "just saying", "wow", "hey", "listen", "ugh", "well"]
@@ -32,6 +34,8 @@ DETAILS = [
     "I read the message twice because I thought I misunderstood",
 ]
 
+CHANNELS = [("family", "whatsapp"), ("general", "discord"), ("team", "slack")]
+
 
 def message(rng: random.Random) -> str:
     roll = rng.random()
@@ -46,16 +50,20 @@ def message(rng: random.Random) -> str:
 
 
 def messages(n: int, seed: int = 0, start: int = 0) -> dict[str, list]:
-    """``n`` messages as canonical corpus columns; ids ``m<start>`` .. ``m<start+n-1>``."""
+    """``n`` messages as the corpus columns (``echoroom.ingest.schema.COLUMNS``); ids ``m<start>`` ..
+    ``m<start+n-1>``. Every fifth message replies to the one before it in its conversation."""
     rng = random.Random(seed)
     t0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
     people = ["ana", "ben", "chloe", "dev", "eli", "fatima"]
-    cols: dict[str, list] = {k: [] for k in ("message_id", "conversation_id", "sender", "sent_at", "channel", "text")}
+    cols: dict[str, list] = {k: [] for k in COLUMNS}
     for i in range(start, start + n):
         cols["message_id"].append(f"m{i:07d}")
         cols["conversation_id"].append(f"c{i // 40:05d}")
         cols["sender"].append(rng.choice(people))
         cols["sent_at"].append(t0 + timedelta(seconds=97 * i))
-        cols["channel"].append(rng.choice(["whatsapp", "discord", "slack"]))
+        channel, platform = rng.choice(CHANNELS)
+        cols["channel"].append(channel)
+        cols["platform"].append(platform)
         cols["text"].append(message(rng))
+        cols["reply_to"].append(f"m{i - 1:07d}" if i % 5 == 4 and i % 40 else None)
     return cols

@@ -2,21 +2,23 @@
 
 One module per export format (whatsapp, discord, telegram, slack, tabular), each yielding
 ``Message`` rows; ``detection`` picks the module, ``session`` carries options, pseudonyms, the error
-policy and the summary, ``clock`` the timezone rules, ``corpus`` the schema, ids and writer.
-docs/ingest.md is the user's guide.
+policy and the summary, ``clock`` the timezone rules, ``source`` the files and archives read,
+``schema`` the corpus columns (the one definition scoring reads too) and stable ids, ``writer`` the
+Parquet writer, ``errors`` the ``IngestError`` they all raise. docs/ingest.md is the user's guide.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
-from echoroom.ingest.corpus import SCHEMA, CorpusWriter, Message, message_id
 from echoroom.ingest.detection import READERS, detect
-from echoroom.ingest.session import (DUPLICATE, FORMATS, IngestError, Options, Session,
-                                     Summary)
+from echoroom.ingest.errors import IngestError
+from echoroom.ingest.schema import COLUMNS, SCHEMA, Message, message_id
+from echoroom.ingest.session import DUPLICATE, FORMATS, Options, Session, Summary
+from echoroom.ingest.writer import CorpusWriter
 
-__all__ = ["FORMATS", "SCHEMA", "IngestError", "Message", "Options", "Summary", "detect",
+__all__ = ["COLUMNS", "FORMATS", "SCHEMA", "IngestError", "Message", "Options", "Summary", "detect",
            "ingest", "message_id"]
 
 

@@ -19,7 +19,7 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from echoroom.ingest.session import IngestError
+from echoroom.ingest.errors import IngestError
 
 UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

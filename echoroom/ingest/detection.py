@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from echoroom.ingest import discord, slack, tabular, telegram, whatsapp
-from echoroom.ingest.session import FORMATS, IngestError
+from echoroom.ingest.errors import IngestError
+from echoroom.ingest.session import FORMATS
 from echoroom.ingest.source import Entry, Tree
 
 READERS: dict[str, Callable] = {

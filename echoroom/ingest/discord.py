@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator
 
-from echoroom.ingest.corpus import Message, Repeats, message_id
+from echoroom.ingest.schema import Message, Repeats, message_id
 from echoroom.ingest.session import NO_TEXT, SYSTEM, Session
 from echoroom.ingest.source import Entry, MalformedJson
 
@@ -56,14 +56,8 @@ def _read_json(entry: Entry, session: Session) -> Iterator[Message]:
             channel = " / ".join(filter(None, [guild, channel_info.get("category"),
                                                 "#" + str(channel_info.get("name", ""))]))
             clock = session.clock(entry.label)
-            for line, item in doc.items(pos):
-                try:
-                    message = _json_message(item, conversation, channel, clock, session)
-                except (KeyError, TypeError, ValueError) as e:
-                    session.bad(entry.label, line, f"unreadable message record: {_why(e)}")
-                    continue
-                if message is not None:
-                    yield message
+            yield from session.records(entry.label, doc.items(pos), _json_message,
+                                       conversation, channel, clock, session)
     except MalformedJson as e:
         session.bad(entry.label, e.line, f"{e.problem}; the rest of this file was not read")
 
@@ -138,7 +132,3 @@ def _legacy(date: str) -> str | datetime:
         except ValueError:
             pass
     return date
-
-
-def _why(error: Exception) -> str:
-    return f"missing field {error}" if isinstance(error, KeyError) else str(error)

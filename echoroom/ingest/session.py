@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from echoroom.ingest.clock import LocalClock
+from echoroom.ingest.errors import IngestError
+from echoroom.ingest.schema import COLUMNS, Message
+
 FORMATS = ("whatsapp", "discord", "telegram", "slack", "csv", "jsonl", "parquet")
-COLUMNS = ("message_id", "conversation_id", "sender", "sent_at", "text", "channel", "reply_to",
-           "platform")
 DATE_ORDERS = ("dmy", "mdy", "ymd")
 
 # Reasons a record is not written. A short fixed vocabulary, so summaries add up across formats.
@@ -28,11 +31,6 @@ DUPLICATE = "duplicate of an earlier message"
 MALFORMED = "malformed"
 
 _PROBLEMS_KEPT = 50  # all are counted; the first ones are kept verbatim for the summary
-
-
-class IngestError(ValueError):
-    """An export that cannot be read as asked: unknown format, bad option, or (``on_error='stop'``)
-    a malformed record."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +63,19 @@ class Options:
             raise IngestError(f"batch_size must be positive, not {self.batch_size}")
         if self.timezone is not None:
             zone(self.timezone)
+
+
+def key_from_env(variable: str | None) -> bytes | None:
+    """The pseudonymisation key held in the environment variable named ``variable`` (None: no
+    key), read here so that the key itself never appears in a command line or a config file. The
+    message goes after the option or config key that named the variable."""
+    if not variable:
+        return None
+    key = os.environ.get(variable)
+    if not key:
+        raise IngestError(f"names {variable}, which is not set or empty in the environment; "
+                          "export a long random secret in it")
+    return key.encode("utf-8")
 
 
 def zone(name: str) -> ZoneInfo:
@@ -123,7 +134,23 @@ class Session:
         if len(self.summary.problems) < _PROBLEMS_KEPT:
             self.summary.problems.append(message)
 
-    def clock(self, where: str):
-        from echoroom.ingest.clock import LocalClock  # clock imports IngestError from here
-
+    def clock(self, where: str) -> LocalClock:
         return LocalClock(self.zone, where)
+
+    def records(self, label: str, items: Iterable[tuple[int, object]],
+                build: Callable[..., Message | None], *args) -> Iterator[Message]:
+        """The messages ``build(record, *args)`` makes of decoded JSON records, given as (line,
+        record) pairs.
+
+        A record missing a field or holding a value of the wrong type is reported by ``bad`` at its
+        line; ``build`` returns None for a record it counted with ``skip``.
+        """
+        for line, item in items:
+            try:
+                message = build(item, *args)
+            except (KeyError, TypeError, ValueError) as e:
+                problem = f"missing field {e}" if isinstance(e, KeyError) else str(e)
+                self.bad(label, line, f"unreadable message record: {problem}")
+                continue
+            if message is not None:
+                yield message

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from echoroom.ingest.clock import from_unix
-from echoroom.ingest.corpus import Message, message_id
-from echoroom.ingest.session import DELETED, NO_TEXT, SYSTEM, IngestError, Session
+from echoroom.ingest.errors import IngestError
+from echoroom.ingest.schema import Message, message_id
+from echoroom.ingest.session import DELETED, NO_TEXT, SYSTEM, Session
 from echoroom.ingest.source import MalformedJson, Tree
 
 PLATFORM = "slack"
@@ -47,16 +48,8 @@ def read(tree: Tree, session: Session) -> Iterator[Message]:
         conversation = f"{PLATFORM}:{channel_id}"
         entry = tree.entries[name]
         try:
-            doc = entry.json()
-            for line, item in doc.items(0):
-                try:
-                    message = _message(item, conversation, channel, users, session)
-                except (KeyError, TypeError, ValueError) as e:
-                    problem = f"missing field {e}" if isinstance(e, KeyError) else str(e)
-                    session.bad(entry.label, line, f"unreadable message record: {problem}")
-                    continue
-                if message is not None:
-                    yield message
+            yield from session.records(entry.label, entry.json().items(0), _message,
+                                       conversation, channel, users, session)
         except MalformedJson as e:
             session.bad(entry.label, e.line, f"{e.problem}; the rest of this file was not read")
 

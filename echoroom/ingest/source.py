@@ -11,18 +11,34 @@ Telegram export costs about its own size in memory rather than the many times mo
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import re
 import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator
+
+from echoroom.ingest.errors import IngestError
 
 _BOM = "\ufeff"
 _WS = re.compile(r"\s*")
 _decoder = json.JSONDecoder()
+
+
+def expand(patterns: Iterable[str]) -> list[str]:
+    """Export paths as given, and globs (``**`` included) as their matches, sorted; each path once.
+    Quoted globs reach us unexpanded from cron and config files, so they are expanded here."""
+    found: list[str] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else \
+            [pattern] if Path(pattern).exists() else []
+        if not matches:
+            raise IngestError(f"{pattern} matches no file or folder")
+        found += [m for m in matches if m not in found]
+    return found
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import csv
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import pyarrow.parquet as pq
 
-from echoroom.ingest.corpus import Message, Repeats, message_id
-from echoroom.ingest.session import NO_TEXT, IngestError, Session
+from echoroom.ingest.errors import IngestError
+from echoroom.ingest.schema import COLUMNS, Message, Repeats, message_id
+from echoroom.ingest.session import NO_TEXT, Session
 from echoroom.ingest.source import Entry
 
 REQUIRED = ("sender", "sent_at", "text")
-OPTIONAL = ("message_id", "conversation_id", "channel", "reply_to", "platform")
+OPTIONAL = tuple(c for c in COLUMNS if c not in REQUIRED)
 DEFAULT_PLATFORM = "tabular"
 
 

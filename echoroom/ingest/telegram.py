@@ -12,10 +12,10 @@ system messages; a message with media and no caption has no text.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from echoroom.ingest.clock import from_unix
-from echoroom.ingest.corpus import Message, message_id
+from echoroom.ingest.schema import Message, message_id
 from echoroom.ingest.session import NO_TEXT, SYSTEM, Session
 from echoroom.ingest.source import Entry, JsonDocument, MalformedJson
 
@@ -50,15 +50,8 @@ def _walk(doc: JsonDocument, pos: int, entry: Entry, session: Session) -> Iterat
             conversation = f"{PLATFORM}:{chat['id']}"
             name = chat.get("name") or chat.get("type") or str(chat["id"])
             clock = session.clock(f"{entry.label} (chat {name})")
-            for line, item in doc.items(vpos):
-                try:
-                    message = _message(item, conversation, name, clock, session)
-                except (KeyError, TypeError, ValueError) as e:
-                    problem = f"missing field {e}" if isinstance(e, KeyError) else str(e)
-                    session.bad(entry.label, line, f"unreadable message record: {problem}")
-                    continue
-                if message is not None:
-                    yield message
+            yield from session.records(entry.label, doc.items(vpos), _message,
+                                       conversation, name, clock, session)
 
 
 def _message(item: dict, conversation: str, chat: str, clock, session: Session) -> Message | None:

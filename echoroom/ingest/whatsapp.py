@@ -19,10 +19,10 @@ deleted messages. Direction marks (U+200E/F, U+202A-E, U+2066-9) are removed fro
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator
 
-from echoroom.ingest.corpus import Message, Repeats
+from echoroom.ingest.schema import Message, Repeats
 from echoroom.ingest.session import DELETED, NO_TEXT, SYSTEM, Session
 from echoroom.ingest.source import Entry
 

@@ -1,5 +1,6 @@
-"""The lenses stage: encoder + adapter + heads (``model``), training data (``data``), calibration,
-metrics and figures, and the committed lenses themselves (``author/``, ``reader/``).
+"""The lenses stage: encoder + adapter + heads (``model``), the one batching path (``reading``),
+training data (``data``), calibration, metrics (scikit-learn) and figures, and the committed lenses
+themselves (``author/``, ``reader/``).
 
 Kept free of heavy imports: the run and the config only need to know where the lenses are.
 """

@@ -23,8 +23,11 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+BIAS_GRID = np.linspace(-3, 3, 25)  # logit offsets tried per label
+
+
 def tune_bias(logits: np.ndarray, labels: np.ndarray, rounds: int = 3,
-              grid: np.ndarray = np.linspace(-3, 3, 25), accuracy_weight: float = 1.0) -> np.ndarray:
+              grid: np.ndarray = BIAS_GRID, accuracy_weight: float = 1.0) -> np.ndarray:
     """Coordinate ascent on per-label offsets for macro-F1 + accuracy_weight * accuracy."""
     bias = np.zeros(logits.shape[1])
     present = np.unique(labels)

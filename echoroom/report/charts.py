@@ -15,6 +15,8 @@ WIDTH = 520  # fits the email's 600 px column with its padding
 # Rows are ordered by a "rank" field, never by a sort list of their values: Vega-Lite turns a sort
 # list into expression code, and these values (terms, names) come from users' messages.
 BY_RANK = alt.EncodingSortField("rank", order="ascending")
+RANKING_TITLES = {"conversation": "Conversations that shift most", "channel": "Channels that shift most",
+                  "sender": "Senders whose messages shift most"}
 
 
 def _spec(chart: alt.TopLevelMixin) -> dict:
@@ -46,7 +48,8 @@ def misread(rows: list[dict]) -> dict | None:
     if not rows:
         return None
     values = [{"rank": i, "intended": r["intended"], "rate": r["misread_rate"], "low": r["wilson_low"],
-               "high": r["wilson_high"], "read_as": r["read_as"] or "", "messages": r["messages"]} for i, r in enumerate(rows)]
+               "high": r["wilson_high"], "read_as": r["read_as"] or "", "messages": r["messages"]}
+              for i, r in enumerate(rows)]
     base = alt.Chart(alt.Data(values=values)).encode(y=alt.Y("intended:N", sort=BY_RANK, title=None))
     bars = base.mark_bar(color="#4c78a8").encode(
         x=alt.X("rate:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]), title="misread rate"),
@@ -109,9 +112,8 @@ def build(data: dict) -> list[tuple[str, str, dict]]:
         ("matrix", "Intended → perceived", matrix(data["shift_matrix"])),
         ("misread", "Most misread emotions", misread(data["misread_emotions"])),
         ("over_time", "Shift rate over time", over_time(data["shift_over_time"], data["grain"])),
-        ("conversations", "Conversations that shift most", ranking(data["shifting_conversations"], "conversation")),
-        ("channels", "Channels that shift most", ranking(data["shifting_channels"], "channel")),
-        ("senders", "Senders whose messages shift most", ranking(data["shifting_senders"], "sender")),
+        *((f"{dimension}s", RANKING_TITLES[dimension], ranking(rows, dimension))
+          for dimension, rows in data["shifting_groups"].items()),
         ("terms", "Words and phrases that come with shifts", terms(data["shift_terms"])),
     ]
     return [(name, title, spec) for name, title, spec in candidates if spec is not None]

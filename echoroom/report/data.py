@@ -14,6 +14,9 @@ import duckdb
 from echoroom import store
 from echoroom.report.settings import ReportError, ReportSettings
 
+# What the report ranks, as the $dimension values queries/shifting_groups.sql accepts.
+DIMENSIONS = ("conversation", "channel", "sender")
+
 
 def run_query(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> list[dict]:
     """Rows of ``queries/<name>.sql`` as dicts, binding only the parameters it names.
@@ -65,9 +68,11 @@ def gather(con: duckdb.DuckDBPyConnection, settings: ReportSettings) -> dict:
         first, last = data["summary"]["first_at"], data["summary"]["last_at"]
         grain = "week" if first and last and (last - first).days > 62 else "day"
     data["grain"] = grain
-    for name in ("shift_matrix", "misread_emotions", "shifting_conversations", "shifting_channels",
-                 "shifting_senders", "divergent_messages", "shift_terms"):
+    for name in ("shift_matrix", "misread_emotions", "divergent_messages", "shift_terms"):
         data[name] = run_query(con, name, params)
+    # One ranking query, run once per dimension: rows by dimension, in DIMENSIONS order.
+    data["shifting_groups"] = {dimension: run_query(con, "shifting_groups", params | {"dimension": dimension})
+                               for dimension in DIMENSIONS}
     data["shift_over_time"] = run_query(con, "shift_over_time", params | {"grain": grain})
     data["run_metadata"] = run_query(con, "run_metadata", params | {"limit": 5})
     return data

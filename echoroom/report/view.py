@@ -87,11 +87,8 @@ def context(data: dict, settings: ReportSettings, previous: dict | None, include
                      "interval": f"{pct(r['wilson_low'])} – {pct(r['wilson_high'])}",
                      "read_as": r["read_as"] or "–", "read_as_rate": pct(r["read_as_rate"])}
                     for r in data["misread_emotions"]],
-        "rankings": [
-            {"key": "conversations", "title": "Conversations", "column": "conversation", "rows": _ranking(data["shifting_conversations"])},
-            {"key": "channels", "title": "Channels", "column": "channel", "rows": _ranking(data["shifting_channels"])},
-            {"key": "senders", "title": "Senders", "column": "sender", "rows": _ranking(data["shifting_senders"])},
-        ],
+        "rankings": [{"key": f"{dimension}s", "title": f"{dimension.title()}s", "column": dimension,
+                      "rows": _ranking(rows)} for dimension, rows in data["shifting_groups"].items()],
         "grain": data["grain"],
         "over_time": [{"period": when(r["period"])[:10], "messages": f"{r['messages']:,}",
                        "rate": pct(r["shift_rate"]), "divergence": num(r["mean_divergence"])}

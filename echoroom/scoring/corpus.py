@@ -5,6 +5,10 @@ that is truncated, corrupt, typed wrongly or holds duplicate message ids fails t
 file named and the fix. The scoring job then reads the corpus again in ``Unit``s (a slice of
 ``chunk_rows`` rows of one row group), so memory stays flat whatever the corpus size and a large
 single-row-group file still splits across processes.
+
+The canonical columns and their types are ingest's corpus schema (``echoroom/ingest/schema.py``),
+the one definition. Only ``message_id`` and ``text`` are required here, so any Parquet file with
+those two scores; the other canonical columns are NULL where a corpus lacks them.
 """
 
 from __future__ import annotations
@@ -12,17 +16,19 @@ from __future__ import annotations
 import glob
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-COLUMNS = ("message_id", "conversation_id", "sender", "sent_at", "channel", "text")
+from echoroom.ingest.schema import COLUMNS, SCHEMA
+
 REQUIRED = ("message_id", "text")
-STRINGLIKE = ("message_id", "conversation_id", "sender", "channel")
+# String columns that also accept integers (stored as strings); text must already be text.
+STRINGLIKE = tuple(f.name for f in SCHEMA if pa.types.is_string(f.type) and f.name != "text")
 
 
 class CorpusError(ValueError):
@@ -106,6 +112,13 @@ class Corpus:
         return out
 
 
+def _text_like(kind: pa.DataType) -> bool:
+    """Strings as Arrow may hold them: plain, large, dictionary-encoded (polars' Categorical), or all null."""
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+
+
 def _check_schema(path: Path, schema: pa.Schema, mapping: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     rename: dict[str, str] = {}
     for name in COLUMNS:
@@ -119,11 +132,10 @@ def _check_schema(path: Path, schema: pa.Schema, mapping: dict[str, str]) -> tup
     for source, name in rename.items():
         kind = schema.field(source).type
         label = name if source == name else f"{source!r} (used as {name})"
-        if name == "text" and not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)):
+        if name == "text" and not _text_like(kind):
             raise CorpusError(f"{path}: column {label} is {kind}, expected string; cast it to string "
                               "or map the message text with --columns text=COLUMN")
-        if name in STRINGLIKE and not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
-                                       or pa.types.is_integer(kind) or pa.types.is_null(kind)):
+        if name in STRINGLIKE and not (_text_like(kind) or pa.types.is_integer(kind)):
             raise CorpusError(f"{path}: column {label} is {kind}, expected string (integers are accepted "
                               "and stored as strings); cast it to string")
         if name == "sent_at" and not (pa.types.is_timestamp(kind) or pa.types.is_null(kind)):
@@ -207,20 +219,17 @@ def canonical(f: CorpusFile, batch: pa.RecordBatch) -> pa.Table:
     rename = dict(f.rename)
     n = batch.num_rows
     cols = {}
-    for name in COLUMNS:
-        source = next((s for s, c in rename.items() if c == name), None)
+    for field in SCHEMA:
+        source = next((s for s, c in rename.items() if c == field.name), None)
         col = batch.column(source) if source is not None else pa.nulls(n)
-        if name == "sent_at":
-            if pa.types.is_null(col.type):
-                col = col.cast(pa.timestamp("us", tz="UTC"))
-            else:
-                # Naive timestamps are read as UTC, the corpus convention (docs/DESIGN.md).
-                tz = col.type.tz
-                col = col.cast(pa.timestamp("us", tz=tz)) if tz else col.cast(pa.timestamp("us"))
-                col = col.cast(pa.timestamp("us", tz="UTC")) if tz else pc.assume_timezone(col, "UTC")
+        if pa.types.is_timestamp(field.type) and not pa.types.is_null(col.type):
+            # Naive timestamps are read as UTC, the corpus convention (docs/DESIGN.md).
+            tz = col.type.tz
+            col = col.cast(pa.timestamp("us", tz=tz)) if tz else col.cast(pa.timestamp("us"))
+            col = col.cast(field.type) if tz else pc.assume_timezone(col, "UTC")
         else:
-            col = col.cast(pa.string())
-        cols[name] = col
+            col = col.cast(field.type)
+        cols[field.name] = col
     if f.extras:
         rows = batch.select(list(f.extras)).to_pylist()
         cols["extra"] = pa.array([json.dumps(r, default=str, ensure_ascii=False) for r in rows], pa.string())

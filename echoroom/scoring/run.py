@@ -124,7 +124,6 @@ def score_units(plan: Plan, scorer: Scorer, rank: int, world: int, progress: boo
     bar = tqdm(total=total, unit="msg", unit_scale=True, disable=not progress, dynamic_ncols=True,
                desc=f"scoring (rank {rank} of {world})" if world > 1 else "scoring")
     written = 0
-    import pyarrow.compute as pc
     for unit, table in corpus_mod.read_units(plan.corpus, mine, plan.chunk_rows):
         if len(done):
             table = table.filter(pc.invert(pc.is_in(table.column("message_id"), value_set=done)))
@@ -168,11 +167,10 @@ def load_run(plan: Plan, db: Path, versions: dict[str, str], seconds: float, kee
                                         "counts": json.dumps(counts), "seconds": seconds})
         con.commit()
     except BaseException:
-        if con is not None:
-            try:
-                con.rollback()
-            except Exception:
-                pass
+        try:
+            con.rollback()
+        except Exception:
+            pass  # nothing begun yet (a check failed first): the original error is the one to see
         raise
     finally:
         con.close()

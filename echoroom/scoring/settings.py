@@ -9,35 +9,41 @@ from dataclasses import dataclass
 
 from echoroom import settings as S
 from echoroom.lenses import default_lens_folders
+from echoroom.settings import SettingError, setting
+
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    inputs: str = ""                 # Parquet files, folders or globs, comma-separated
-    db: str = "echoroom.duckdb"      # the DuckDB file (created if missing)
-    columns: str = ""                # canonical=corpus column pairs, e.g. text=body,message_id=id
-    lenses: str = ""                 # folder holding author/ and reader/ (default: the shipped lenses)
-    processes: int = 1               # processes the launcher must have started
-    chunk_rows: int = 1024           # rows per unit (one shard file each); part of the resume key
-    batch_tokens: int = 1024         # padded tokens per model batch (length-sorted; CPU-cache sized, raise on GPU)
-    max_batch: int = 256             # texts per model batch at most
-    threads: int = 0                 # torch threads per process; 0 = CPU cores / local processes
-    quantize: bool = False           # int8 dynamic quantization of the encoder (CPU); a separate version
-    device: str = "auto"             # auto | cpu | cuda
-    work_dir: str = ""               # shards while a run is open; default DB.work next to the DB
-    keep_shards: bool = False        # keep the shard folder after loading (debugging)
-    progress: bool = True            # tqdm bar on the main process
+    inputs: str = setting("", "Parquet files, folders or globs, comma-separated")
+    db: str = setting("echoroom.duckdb", "the DuckDB file scored into (created if missing)")
+    columns: str = setting("", "canonical=corpus column pairs, e.g. text=body,message_id=id")
+    lenses: str = setting("", "folder holding author/ and reader/ lenses; empty: the shipped ones "
+                          "(or $ECHOROOM_LENSES)")
+    processes: int = setting(1, "scoring processes; more than 1 runs under `accelerate launch` (the job "
+                             "checks that the launch started that many)")
+    chunk_rows: int = setting(1024, "rows per scoring unit (one resumable shard each; part of the resume key)")
+    # Length-sorted batches: the default is sized for a CPU's cache; raise it on a GPU.
+    batch_tokens: int = setting(1024, "padded tokens per model batch")
+    max_batch: int = setting(256, "texts per model batch at most")
+    threads: int = setting(0, "torch threads per process; 0: CPU cores / processes on this machine")
+    quantize: bool = setting(False, "int8 encoder on CPU (stored as its own lens version)")
+    device: str = setting("auto", "where the model runs", choices=DEVICES)
+    work_dir: str = setting("", "shard folder while a run is open; empty: DB.work beside the database")
+    keep_shards: bool = setting(False, "keep the shard folder after loading (debugging)")
+    progress: bool = setting(True, "a progress bar on the main process")
 
     def __post_init__(self):
         if not self.input_list():
-            raise ValueError("--inputs is empty: name Parquet files, folders or globs, comma-separated")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"--device={self.device}: expected auto, cpu or cuda")
+            raise SettingError("inputs", "{inputs} is empty: name Parquet files, folders or globs, "
+                               "comma-separated", self)
+        S.check_choices(self)
         for key in ("processes", "chunk_rows", "batch_tokens", "max_batch"):
             if getattr(self, key) < 1:
-                raise ValueError(f"--{key}={getattr(self, key)}: must be at least 1")
+                raise SettingError(key, f"{{{key}=}}: must be at least 1", self)
         if self.threads < 0:
-            raise ValueError(f"--threads={self.threads}: must be 0 (auto) or more")
+            raise SettingError("threads", "{threads=}: must be 0 (auto) or more", self)
 
     def input_list(self) -> list[str]:
         return [p.strip() for p in self.inputs.split(",") if p.strip()]

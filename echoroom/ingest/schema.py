@@ -1,4 +1,7 @@
-"""The canonical message corpus: its schema, its stable message ids, and its streaming writer.
+"""The corpus, defined once: its columns, their Arrow types, the ``Message`` row and stable ids.
+
+Ingest writes this schema; scoring reads it (``echoroom/scoring/corpus.py`` takes its canonical
+columns and their types from here), and the DuckDB ``messages`` table holds the same columns.
 
 Message ids are the first 128 bits (32 hex digits) of SHA-256 over ``v1``, the platform, the
 conversation id and a key, joined by U+001F:
@@ -16,14 +19,11 @@ chat gives the old messages their old ids, and re-ingesting gives identical ids.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import OrderedDict
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 SCHEMA = pa.schema([
     pa.field("message_id", pa.string(), nullable=False),
@@ -35,12 +35,13 @@ SCHEMA = pa.schema([
     pa.field("reply_to", pa.string(), nullable=True),
     pa.field("platform", pa.string(), nullable=False),
 ])
+COLUMNS: tuple[str, ...] = tuple(SCHEMA.names)
 ID_SCHEME = "v1"
 
 
 @dataclass(slots=True)
 class Message:
-    # Field order is SCHEMA's order: the writer relies on it.
+    # Field order is SCHEMA's order: the writer relies on it (a test checks it).
     message_id: str
     conversation_id: str
     sender: str
@@ -75,55 +76,3 @@ class Repeats:
         if len(self._counts) > self.window:
             self._counts.popitem(last=False)
         return base if n == 0 else message_id(self.platform, conversation_id, when, sender, text, n)
-
-
-class CorpusWriter:
-    """Writes messages to Parquet in row groups of ``batch_size``, keeping one batch in memory.
-
-    The file is written under a temporary name and moved into place only when the whole ingest
-    succeeded, so a stopped run never leaves a half corpus. Ids already written are remembered
-    (as 128-bit ints, ~70 bytes each) so overlapping exports do not write a message twice; the
-    first occurrence wins.
-    """
-
-    def __init__(self, path: str | os.PathLike, batch_size: int = 10_000):
-        self.path = Path(path)
-        self.batch_size = batch_size
-        self._partial = self.path.with_name(self.path.name + ".partial")
-        self._rows: list[tuple] = []
-        self._seen: set[int] = set()
-        self._writer: pq.ParquetWriter | None = None
-
-    def __enter__(self) -> CorpusWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = pq.ParquetWriter(self._partial, SCHEMA)
-        return self
-
-    def add(self, message: Message) -> bool:
-        """Queue a message; False (and nothing written) when its id was already written."""
-        key = int(message.message_id, 16)
-        if key in self._seen:
-            return False
-        self._seen.add(key)
-        self._rows.append(astuple(message))
-        if len(self._rows) >= self.batch_size:
-            self._flush()
-        return True
-
-    def _flush(self) -> None:
-        if self._rows:
-            columns = list(zip(*self._rows))
-            self._writer.write_table(pa.table(
-                [pa.array(col, type=f.type) for col, f in zip(columns, SCHEMA)], schema=SCHEMA))
-            self._rows = []
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self._flush()
-        finally:
-            self._writer.close()
-            if exc_type is None:
-                os.replace(self._partial, self.path)
-            else:
-                self._partial.unlink(missing_ok=True)
