@@ -37,6 +37,17 @@ def echoroom_run(*args, cwd: Path, lens_root: Path, wait: bool = True):
     return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def started_scoring(cfg: Path, folder: Path, lens_root: Path) -> subprocess.Popen:
+    """`echoroom run` in the background, returned once it has written its first scoring shard."""
+    proc = echoroom_run("--config", str(cfg), cwd=folder, lens_root=lens_root, wait=False)
+    work = folder / "data" / "echoroom.duckdb.work"
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(work.glob("*/part-*.parquet")):
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        time.sleep(0.01)
+    return proc
+
+
 def write_config(folder: Path, chats: list[str], extra: str = "", scoring: str = "", sections: str = "") -> Path:
     paths = ", ".join(json.dumps(str(DEMO / c)) for c in chats)
     text = (f'database = "data/echoroom.duckdb"\noutput_dir = "report"\nstate_dir = "state"\n{extra}\n'
@@ -102,12 +113,7 @@ def test_killed_run_resumes_exactly_once(tmp_path, lens_root):
 
 def test_sigterm_stops_cleanly_and_says_so(tmp_path, lens_root):
     cfg = write_config(tmp_path, ["whatsapp_family_chat.txt"], scoring="chunk_rows = 8\nthreads = 1")
-    proc = echoroom_run("--config", str(cfg), cwd=tmp_path, lens_root=lens_root, wait=False)
-    work = tmp_path / "data" / "echoroom.duckdb.work"
-    deadline = time.time() + 180
-    while time.time() < deadline and not list(work.glob("*/part-*.parquet")):
-        assert proc.poll() is None, proc.communicate()[1][-2000:]
-        time.sleep(0.01)
+    proc = started_scoring(cfg, tmp_path, lens_root)
     proc.send_signal(signal.SIGTERM)  # what `systemctl stop` sends
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == Exit.INTERRUPTED == 130, err[-2000:]
@@ -118,12 +124,7 @@ def test_sigterm_stops_cleanly_and_says_so(tmp_path, lens_root):
 def test_overlapping_runs_exit_75_or_wait(tmp_path, lens_root):
     cfg = write_config(tmp_path, ["whatsapp_friends_chat.txt"], scoring="chunk_rows = 4\nthreads = 1")
     db, lock = tmp_path / "data" / "echoroom.duckdb", tmp_path / "data" / "echoroom.duckdb.lock"
-    first = echoroom_run("--config", str(cfg), cwd=tmp_path, lens_root=lens_root, wait=False)
-    work = tmp_path / "data" / "echoroom.duckdb.work"
-    deadline = time.time() + 180
-    while time.time() < deadline and not list(work.glob("*/part-*.parquet")):
-        assert first.poll() is None, first.communicate()[1][-2000:]
-        time.sleep(0.01)
+    first = started_scoring(cfg, tmp_path, lens_root)
 
     # Both start while the first holds the lock: the lock is taken before anything heavy is imported.
     third = echoroom_run("--config", str(cfg), "--wait", "240", cwd=tmp_path, lens_root=lens_root, wait=False)
