@@ -94,6 +94,28 @@ EMPATHETIC_MAP: dict[str, tuple[str | None, str]] = {
     "trusting": (None, "trust is a disposition, not one of the 10"),
 }
 
+# DailyDialog's 7 emotion codes (Li et al. 2017), annotated by readers of the whole dialogue: a
+# reader's perception in context. Every class is one of ours except two names.
+DAILYDIALOG_LABELS: tuple[str, ...] = (
+    "no emotion", "anger", "disgust", "fear", "happiness", "sadness", "surprise",
+)
+DAILYDIALOG_MAP: dict[str, tuple[str, str]] = {
+    "no emotion": ("neutral", "no emotion is our neutral"),
+    "anger": ("anger", "same label"),
+    "disgust": ("disgust", "same label"),
+    "fear": ("fear", "same label"),
+    "happiness": ("joy", "DailyDialog's one positive class; joy is its closest single label"),
+    "sadness": ("sadness", "same label"),
+    "surprise": ("surprise", "same label"),
+}
+# Scoring our 10 labels on DailyDialog's 7 classes: the positive labels it has no class for read
+# as happiness, so a lens is not marked wrong for saying love where DailyDialog says happiness.
+TO_DAILYDIALOG: dict[str, str] = {
+    "joy": "happiness", "love": "happiness", "gratitude": "happiness", "pride": "happiness",
+    "neutral": "no emotion", "anger": "anger", "disgust": "disgust", "fear": "fear",
+    "sadness": "sadness", "surprise": "surprise",
+}
+
 POLICIES = ("fold", "drop")
 
 # What the reader lens can learn from in an EmpatheticDialogues conversation (echoroom.lenses.data).
@@ -118,3 +140,10 @@ def map_empathetic(context: str) -> str | None:
     if context not in EMPATHETIC_MAP:
         raise KeyError(f"EmpatheticDialogues emotion {context!r} is not in the mapping table (labels.py)")
     return EMPATHETIC_MAP[context][0]
+
+
+def map_dailydialog(code: int) -> str:
+    """Our label for a DailyDialog emotion code (0 no emotion ... 6 surprise)."""
+    if not 0 <= code < len(DAILYDIALOG_LABELS):
+        raise KeyError(f"DailyDialog emotion code {code} is not 0..{len(DAILYDIALOG_LABELS) - 1} (labels.py)")
+    return DAILYDIALOG_MAP[DAILYDIALOG_LABELS[code]][0]

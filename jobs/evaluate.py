@@ -8,8 +8,13 @@ Protocol (docs/evaluation.md says the same in prose):
   10; top-1 of the calibrated distribution against that label. Multi-label: every test example with
   at least one of our labels, predicted label set (per-label dev thresholds) against its labels.
 - reader lens: EmpatheticDialogues official test conversations whose emotion maps to ours, read
-  through the text the lens was trained on (first speaker turn by default): top-1 against the
-  mapped emotion. Neutral: GoEmotions test examples labelled only neutral, read by the reader lens.
+  through their first speaker turn: top-1 against the mapped emotion. Neutral: GoEmotions test
+  examples labelled only neutral, read by the reader lens. Chat: DailyDialog's official validation
+  split (its test split is withheld), every utterance on its own (detokenized), scored on
+  DailyDialog's 7 classes: our joy, love, gratitude and pride count as happiness, neutral as no
+  emotion (labels.TO_DAILYDIALOG); macro-F1 over the 7 classes, ECE on the summed probabilities.
+- emoji: the GoEmotions single-label test examples that contain an emoji, read by the author lens;
+  and what both lenses say of a few emoji-only lines.
 - baselines: mean-pooled frozen all-MiniLM-L6-v2 embeddings + logistic regression trained on the
   same training examples as the lens (hard label = largest target share).
 - ``--sample=N`` evaluates a fixed, seeded sample of N examples per test set (used by the tests).
@@ -28,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from echoroom import settings as S
-from echoroom.labels import LABEL2ID, LABELS, map_goemotions
+from echoroom.labels import DAILYDIALOG_LABELS, LABEL2ID, LABELS, TO_DAILYDIALOG, map_goemotions
 from echoroom.lenses import DEFAULT_LENSES_DIR
 from echoroom.lenses import data as D
 from echoroom.lenses import figures as F
@@ -73,6 +78,27 @@ def single_label_metrics(probs: np.ndarray, y: np.ndarray, classes: list[int]) -
         "true_counts": {LABELS[c]: int((y == c).sum()) for c in classes},
         "predicted_counts": {l: int((pred == i).sum()) for i, l in enumerate(LABELS)},
     }
+
+
+def dailydialog_metrics(probs: np.ndarray, labels: list[str]) -> dict:
+    """A lens's 10-label distributions scored on DailyDialog's 7 classes (labels.TO_DAILYDIALOG)."""
+    to7 = np.zeros((len(LABELS), len(DAILYDIALOG_LABELS)), np.float32)
+    for ours, theirs in TO_DAILYDIALOG.items():
+        to7[LABEL2ID[ours], DAILYDIALOG_LABELS.index(theirs)] = 1.0
+    p7 = probs @ to7
+    ours_to_dd = {"neutral": "no emotion", "joy": "happiness"}
+    y = np.array([DAILYDIALOG_LABELS.index(ours_to_dd.get(x, x)) for x in labels])
+    pred = p7.argmax(1)
+    classes = list(range(len(DAILYDIALOG_LABELS)))
+    per = per_class(y, pred, classes).values()  # in the order of classes (keyed by our names: renamed below)
+    return {"n": int(len(y)), "accuracy": accuracy(y, pred), "macro_f1": macro_f1(y, pred, classes),
+            "ece": expected_calibration_error(p7, y)["ece"],
+            "per_class_f1": {c: v["f1"] for c, v in zip(DAILYDIALOG_LABELS, per)},
+            "true_counts": {c: int((y == i).sum()) for i, c in enumerate(DAILYDIALOG_LABELS)},
+            "predicted_counts": {c: int((pred == i).sum()) for i, c in enumerate(DAILYDIALOG_LABELS)}}
+
+
+EMOJI_LINES = ("😂😂😂", "❤️", "👏👏👏", "group hug 🤗🤗", "😡", "😢😢", "🎉🎉🎉", "🙄")
 
 
 def frozen_baseline(train_texts, train_targets, test_sets: dict, s: Settings) -> dict:
@@ -150,7 +176,23 @@ def main(argv: list[str] | None = None) -> dict:
     reader_on_neutral = both["reader"][neutral_mask].argmax(1)
     author_on_neutral = both["author"][neutral_mask].argmax(1)
     reader["neutral_rate_on_goemotions_neutral"] = float((reader_on_neutral == LABEL2ID["neutral"]).mean())
+    dd = _sample(D.dailydialog("validation", root=root), s)
+    reader["dailydialog_validation"] = dailydialog_metrics(
+        lenses.predict(dd["text"].to_list(), s.batch_size)["reader"], dd["label"].to_list())
     metrics["reader"] = reader
+
+    # --- emoji ---
+    import emoji
+
+    has_emoji = np.array([emoji.emoji_count(t) > 0 for t in texts])
+    if has_emoji.any():
+        probs = both["author"][has_emoji]
+        metrics["author"]["goemotions_test_with_emoji"] = {
+            "n": int(has_emoji.sum()), "accuracy": accuracy(y[has_emoji], probs.argmax(1)),
+            "macro_f1": macro_f1(y[has_emoji], probs.argmax(1), sorted(set(y[has_emoji].tolist())))}
+    lines = lenses.predict(list(EMOJI_LINES), s.batch_size)
+    metrics["emoji_lines"] = {t: {n: f"{LABELS[int(lines[n][i].argmax())]} {lines[n][i].max():.2f}"
+                                  for n in lenses.names} for i, t in enumerate(EMOJI_LINES)}
     metrics["shift"] = {
         "goemotions_test_single_label_shift_rate": float((both["author"].argmax(1) != both["reader"].argmax(1)).mean()),
         "neutral_messages_shift_rate": float((author_on_neutral != reader_on_neutral).mean()),
@@ -176,6 +218,15 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{lens}: n={m['n']} accuracy {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f} "
               f"weighted-F1 {m['weighted_f1']:.4f} ECE {m['ece']:.4f}"
               + (f" | baseline {m['baseline_frozen_logreg']}" if "baseline_frozen_logreg" in m else ""), flush=True)
+    d = metrics["reader"]["dailydialog_validation"]
+    print(f"reader on DailyDialog validation: n={d['n']} accuracy {d['accuracy']:.4f} macro-F1 (7 classes) "
+          f"{d['macro_f1']:.4f} ECE {d['ece']:.4f}", flush=True)
+    if "goemotions_test_with_emoji" in metrics["author"]:
+        e = metrics["author"]["goemotions_test_with_emoji"]
+        print(f"author on GoEmotions test with emoji: n={e['n']} accuracy {e['accuracy']:.4f} "
+              f"macro-F1 {e['macro_f1']:.4f}", flush=True)
+    for line, said in metrics["emoji_lines"].items():
+        print(f"  {line}: " + ", ".join(f"{k} {v}" for k, v in said.items()), flush=True)
 
     # --- figures and model cards ---
     if s.figures:

@@ -31,6 +31,7 @@ from echoroom.lenses import DEFAULT_LENSES_DIR
 from echoroom.lenses.calibration import fit_temperature, softmax, tune_bias, tune_thresholds
 from echoroom.lenses.metrics import accuracy, macro_f1
 from echoroom.lenses.model import DEFAULT_ENCODER, AdapterConfig, EmotionModel, LensInfo, load_encoder, save_lens
+from echoroom.lenses.text import PREPARATIONS, prepare
 
 
 @dataclass(frozen=True)
@@ -43,16 +44,21 @@ class Settings:
     # author lens data
     label_policy: str = "drop"          # drop GoEmotions labels outside ours (measured: docs/training.md), or fold them
     neutral_cap: int = 10_000           # the original project's cap on neutral-only examples
-    # reader lens data
-    reader_text: str = "first_turn"     # see echoroom.lenses.data.READER_TEXTS
-    reader_neutral_fraction: float = 0.2
+    # reader lens data (docs/training.md: why these sources)
+    reader_sources: str = "empatheticdialogues,dailydialog"  # see echoroom.lenses.data.READER_SOURCES
+    reader_text: str = "speaker_turns"  # see echoroom.lenses.data.READER_TEXTS
+    reader_neutral_fraction: float = 0.0  # borrowed GoEmotions neutral; DailyDialog brings its own
+    dailydialog_neutral_cap: int = 12_000  # of DailyDialog's 72k "no emotion" training utterances
+    # what the lenses read: echoroom.lenses.text (emoji written as their names)
+    text_prep: str = "emoji_names"
     # model and optimisation
     lora_r: int = 16
     lora_alpha: float = 32.0
     lora_dropout: float = 0.1
     full_finetune: bool = False
     max_length: int = 64
-    epochs: float = 2.0
+    epochs: float = 2.0                 # passes over the author data
+    reader_epochs: float = 0.8          # passes over the (larger) reader data: keeps CPU training under an hour
     batch_size: int = 32
     lr: float = 1e-3
     head_lr: float = 3e-3
@@ -80,6 +86,8 @@ class Settings:
             raise ValueError(f"--reader_text={self.reader_text}: expected one of {READER_TEXTS}")
         if not 0 <= self.reader_neutral_fraction < 1:
             raise ValueError("--reader_neutral_fraction must be in [0, 1)")
+        if self.text_prep not in PREPARATIONS:
+            raise ValueError(f"--text_prep={self.text_prep}: expected one of {PREPARATIONS}")
 
     @property
     def lens_names(self) -> list[str]:
@@ -90,14 +98,16 @@ def task_key(name: str, split: str, s: Settings) -> str:
     """The file name of a task's examples under --prepared_dir: every setting that shapes them."""
     if name == "author":
         return f"author-{split}-{s.label_policy}-{s.neutral_cap}-{s.seed}-{s.limit}"
-    return f"reader-{split}-{s.reader_text}-{s.reader_neutral_fraction}-{s.seed}-{s.limit}"
+    return (f"reader-{split}-{s.reader_sources.replace(',', '+')}-{s.reader_text}-{s.reader_neutral_fraction}-"
+            f"{s.dailydialog_neutral_cap}-{s.seed}-{s.limit}")
 
 
 def load_task(name: str, split: str, s: Settings):
     if s.prepared_dir:
         import pyarrow.parquet as pq
         table = pq.read_table(Path(s.prepared_dir) / f"{task_key(name, split, s)}.parquet")
-        return table["text"].to_pylist(), np.array(table["target"].to_pylist(), dtype=np.float32)
+        return (prepare(table["text"].to_pylist(), s.text_prep),
+                np.array(table["target"].to_pylist(), dtype=np.float32))
     # Imported here so that a run from --prepared_dir works where polars is not installed.
     from echoroom.lenses import data as D
     root = s.data_dir or None
@@ -106,10 +116,11 @@ def load_task(name: str, split: str, s: Settings):
                           seed=s.seed, root=root)
     else:
         df = D.reader_data(split, text=s.reader_text, neutral_fraction=s.reader_neutral_fraction,
-                           seed=s.seed, root=root)
+                           sources=tuple(x.strip() for x in s.reader_sources.split(",") if x.strip()),
+                           dailydialog_neutral_cap=s.dailydialog_neutral_cap, seed=s.seed, root=root)
     if s.limit:
         df = df.sample(n=min(s.limit, len(df)), seed=s.seed)
-    return df["text"].to_list(), np.array(df["target"].to_list(), dtype=np.float32)
+    return prepare(df["text"].to_list(), s.text_prep), np.array(df["target"].to_list(), dtype=np.float32)
 
 
 class Batches(torch.utils.data.Dataset):
@@ -199,16 +210,13 @@ def main(argv: list[str] | None = None) -> dict:
     model, optimizer, *prepared = accelerator.prepare(model, optimizer, *loaders.values())
     loaders = dict(zip(loaders, prepared))
 
-    # one task per step, interleaved in proportion to the tasks' sizes, identically on every rank
-    per_epoch = [name for name in s.lens_names for _ in range(len(loaders[name]))]
-    total = int(len(per_epoch) * s.epochs)
+    # one task per step, each task's epochs spread evenly over the run, identically on every rank
+    epochs = {"author": s.epochs, "reader": s.reader_epochs}
+    steps = [name for name in s.lens_names for _ in range(int(len(loaders[name]) * epochs[name]))]
+    schedule = np.random.default_rng(s.seed).permutation(steps).tolist()
     if s.max_steps:
-        total = min(total, s.max_steps)
-    rng = np.random.default_rng(s.seed)
-    schedule = []
-    while len(schedule) < total:
-        schedule.extend(rng.permutation(per_epoch).tolist())
-    schedule = schedule[:total]
+        schedule = schedule[:s.max_steps]
+    total = len(schedule)
     warm = max(1, int(total * s.warmup))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda k: min((k + 1) / warm, max(0.0, (total - k) / max(1, total - warm))))
@@ -261,7 +269,7 @@ def main(argv: list[str] | None = None) -> dict:
                            "accuracy_before_bias": accuracy(y, z.argmax(1)),
                            "macro_f1_before_bias": macro_f1(y, z.argmax(1))}
             info = LensInfo(name=name, encoder=s.encoder, adapter=asdict(adapter), max_length=s.max_length,
-                            temperature=temperature, bias=bias.round(6).tolist(),
+                            text_prep=s.text_prep, temperature=temperature, bias=bias.round(6).tolist(),
                             thresholds=thresholds.round(4).tolist(), settings=asdict(s))
             if s.full_finetune:
                 print(f"{name}: full fine-tune (reference only; not saved as a compact lens)")

@@ -13,7 +13,8 @@ CREATE TABLE IF NOT EXISTS messages (
     source_file     VARCHAR,       -- the Parquet file the message was first loaded from
     first_run_id    VARCHAR,       -- the run that first loaded it
     reply_to        VARCHAR,       -- message_id of the message it replies to, where the platform says
-    platform        VARCHAR        -- whatsapp, discord, telegram, slack, or the corpus's own value
+    platform        VARCHAR,       -- whatsapp, discord, telegram, slack, or the corpus's own value
+    language        VARCHAR        -- ISO 639-1 as detected when scored, 'und' undetermined; NULL: no text
 );
 
 -- Databases made before reply_to and platform were columns: add them (last, so that new and
@@ -27,13 +28,17 @@ SET reply_to = coalesce(reply_to, extra->>'reply_to'),
     extra = nullif(json_merge_patch(extra, '{"reply_to": null, "platform": null}'), '{}')
 WHERE json_exists(extra, '$.reply_to') OR json_exists(extra, '$.platform');
 
+-- Databases made before language detection: the column is added (last, as above) and stays NULL
+-- until a later run scores the message again (a new lens version), which fills it in.
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS language VARCHAR;
+
 CREATE TABLE IF NOT EXISTS predictions (
     message_id   VARCHAR NOT NULL,
     lens         VARCHAR NOT NULL CHECK (lens IN ('author', 'reader')),
     lens_version VARCHAR NOT NULL,
     run_id       VARCHAR NOT NULL,
     status       VARCHAR NOT NULL CHECK (status IN ('scored', 'skipped')),
-    skip_reason  VARCHAR,          -- 'null text' | 'empty text' when skipped, else NULL
+    skip_reason  VARCHAR,          -- 'null text' | 'empty text' | 'language xx' when skipped, else NULL
     truncated    BOOLEAN NOT NULL, -- the text was longer than the model limit and was cut
     n_tokens     INTEGER,          -- tokens the model read, special tokens included
     emotion      VARCHAR,          -- top-1 label; NULL when skipped
@@ -93,6 +98,7 @@ SELECT
     m.text,
     m.reply_to,
     m.platform,
+    m.language,
     a.run_id,
     a.lens_version AS author_version,
     r.lens_version AS reader_version,

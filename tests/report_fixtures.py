@@ -61,6 +61,10 @@ ORDINARY = (
     "Nice work everyone, really.",
 )
 START = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.timezone.utc)  # a Monday
+# Lines in languages the lenses do not read, with the code scoring stores them as skipped under.
+FOREIGN = (("Ich komme heute etwas später nach Hause", "de"),
+           ("Das Essen war wirklich sehr lecker, vielen Dank!", "de"),
+           ("¿Dónde estás? Te estamos esperando en la estación", "es"))
 
 
 def corpus_rows(hostile: bool = True) -> list[dict]:
@@ -77,6 +81,13 @@ def corpus_rows(hostile: bool = True) -> list[dict]:
                          "sender": HOSTILE_SENDER, "sent_at": START + dt.timedelta(days=2, hours=3 * j),
                          "channel": HOSTILE_CHANNEL, "text": text})
     return rows
+
+
+def foreign_rows() -> list[dict]:
+    """``FOREIGN`` as messages: the German ones on whatsapp, the Spanish one on slack, on day two."""
+    return [{"message_id": f"foreign-{k}", "conversation_id": "family", "sender": "ana",
+             "sent_at": START + dt.timedelta(days=1, hours=k), "channel": "slack" if code == "es" else "whatsapp",
+             "text": text} for k, (text, code) in enumerate(FOREIGN)]
 
 
 def write_corpus(path: Path, rows: list[dict]) -> Path:

@@ -99,6 +99,8 @@ def test_toml_dates_are_accepted_for_the_report_period(tmp_path):
     (MINIMAL + "[report]\ndays = 7\nstart = 2025-03-01\n", r"report.days: days and start both given"),
     (MINIMAL + "[scoring]\nprocesses = 0\n", r"scoring.processes: processes=0: must be at least 1"),
     (MINIMAL + "[scoring]\nquantize = 'yes'\n", r"scoring.quantize: expected bool"),
+    (MINIMAL + "[scoring]\nlanguages = 'en,klingon'\n",
+     r"scoring.languages: languages=en,klingon: 'klingon' unknown to the language detector: expected ISO 639-1"),
     ("log_level = 'loud'\n" + MINIMAL, r"log_level: 'loud' is not one of debug, info, warning"),
     (MINIMAL + "[email]\nmode = 'send'\n", r"email.recipients: empty, but email.mode is send"),
     (MINIMAL + "[email]\nmode = 'send'\nrecipients = ['a@example.com']\n"
@@ -163,3 +165,19 @@ def test_a_bad_setting_is_named_as_each_front_end_spells_it(tmp_path, capsys):
     assert isinstance(raised.value, SettingError) and raised.value.key == "min_support"
     with pytest.raises(ConfigError, match=r"report.min_support: min_support=0: expected 1 or more"):
         config.load(write(tmp_path, MINIMAL + "[report]\nmin_support = 0\n"))
+
+
+def test_the_lenses_languages_are_one_setting_for_the_config_the_cli_and_the_job(tmp_path, capsys):
+    from echoroom import cli
+    from echoroom.scoring.settings import ScoreSettings
+    from echoroom.settings import SettingError, parse
+
+    cfg = config.load(write(tmp_path, MINIMAL + "[scoring]\nlanguages = 'en, de'\n"))
+    assert cfg.scoring.languages == "en, de" and cfg.scoring.language_list() == ("en", "de")
+    assert config.load(write(tmp_path, MINIMAL)).scoring.language_list() == ("en",)
+    assert parse(ScoreSettings, ["--inputs=c.parquet", "--languages=en,es"]).language_list() == ("en", "es")
+    with pytest.raises(SettingError, match=r"^--languages=xx: 'xx' unknown to the language detector") as raised:
+        parse(ScoreSettings, ["--inputs=c.parquet", "--languages=xx"])
+    assert raised.value.key == "languages"
+    assert cli.main(["score", "c.parquet", "--db", str(tmp_path / "x.duckdb"), "--languages", ""]) == 2
+    assert "error: --languages=: no language given: expected ISO 639-1 codes" in capsys.readouterr().err

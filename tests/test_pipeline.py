@@ -250,3 +250,19 @@ def test_each_failure_class_has_its_exit_code(tmp_path, lens_root, monkeypatch):
     (tmp_path / "report_is_a_file").write_text("")
     code, log = run_with(base.replace('output_dir = "report"', 'output_dir = "report_is_a_file"'))
     assert code == Exit.REPORT == 6 and "report failed (report, exit 6)" in log
+
+
+def test_the_log_and_summary_say_which_languages_were_left_out(tmp_path, lens_root):
+    chat = tmp_path / "chat.txt"
+    chat.write_text("25/01/2024, 18:03 - Ana: see you at the station in ten minutes\n"
+                    "25/01/2024, 18:04 - Ben: Ich komme heute etwas später nach Hause\n"
+                    "25/01/2024, 18:05 - Ben: Das Essen war wirklich sehr lecker, vielen Dank!\n"
+                    "25/01/2024, 18:06 - Cy: ¿Dónde estás? Te estamos esperando en la estación\n"
+                    "25/01/2024, 18:07 - Ana: 😂😂\n", encoding="utf-8")
+    done = echoroom_run("--config", str(write_config(tmp_path, [str(chat)])), cwd=tmp_path, lens_root=lens_root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 scored" in done.stderr and "3 skipped (3 in other languages: 2 de, 1 es)" in done.stderr
+    said = "3 messages not scored, in languages the lenses do not read: 2 de, 1 es"
+    assert f"INFO report: {said}" in done.stderr
+    assert f"note: {said} (the scoring setting `languages`)" in done.stdout.splitlines()
+    assert_exactly_once(tmp_path / "data" / "echoroom.duckdb", 5, skipped=3)

@@ -21,8 +21,8 @@ from echoroom.report.settings import ReportSettings
 import report_fixtures as F
 
 QUERIES = sorted(store.QUERIES_DIR.glob("*.sql"))
-REPORT_QUERIES = ("divergent_messages", "misread_emotions", "report_scope", "run_metadata", "shift_matrix",
-                  "shift_over_time", "shift_summary", "shift_terms", "shifting_groups")
+REPORT_QUERIES = ("divergent_messages", "left_out_languages", "misread_emotions", "report_scope", "run_metadata",
+                  "shift_matrix", "shift_over_time", "shift_summary", "shift_terms", "shifting_groups")
 DIMENSIONS = {"conversation": "conversation_id", "channel": "channel", "sender": "sender"}
 
 
@@ -104,7 +104,8 @@ def test_the_scope_filter_and_wilson_bounds_are_written_once():
     """queries/macros.sql holds them; the report queries call in_scope and wilson_low/high."""
     for name in REPORT_QUERIES:
         sql = re.sub(r"--[^\n]*", "", store.load_sql(name))
-        assert "in_scope($start, $end, $conversation, $channel, $sender)" in sql, name
+        # left_out_languages scopes the messages table: skipped messages are not in message_lenses.
+        assert re.search(r"in_scope\(\$start, \$end, \$conversation, \$channel, \$sender[,)]", sql), name
         assert "sent_at >=" not in sql and "sqrt(" not in sql and "1.959964" not in sql, name
 
 
@@ -233,6 +234,17 @@ def test_shift_terms_are_lifted_and_supported(scored, lens_rows):
         having = [r for r in lens_rows if re.search(rf"(?<![\w']){re.escape(t['term'])}(?![\w'])", r["text"].lower())]
         assert t["support"] == len(having), t["term"]
         assert t["shifted"] == sum(r["shifted"] for r in having)
+
+
+def test_left_out_languages_are_counted_within_the_scope(tmp_path_factory, lens_root):
+    ordinary = F.corpus_rows(hostile=False)
+    db = F.scored_db(tmp_path_factory.mktemp("languages"), lens_root, ordinary + F.foreign_rows())
+    left_out = [(r["language"], r["messages"]) for r in report_rows(db, "left_out_languages")]
+    assert left_out == [("de", 2), ("es", 1)] == sorted(Counter(code for _, code in F.FOREIGN).items())
+    assert [r["language"] for r in report_rows(db, "left_out_languages", channel="slack")] == ["es"]
+    assert report_rows(db, "left_out_languages", start="2025-03-05") == []
+    assert report_rows(db, "left_out_languages", sender="ben") == []
+    assert report_rows(db, "shift_summary")[0]["messages"] == len(ordinary)  # not among the scored
 
 
 def test_divergent_messages_and_run_metadata(scored, lens_rows):

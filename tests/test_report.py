@@ -215,6 +215,21 @@ def test_one_message(tmp_path, lens_root):
     assert len(parts(eml(written["eml"]))["images"]) >= 2
 
 
+def test_the_summary_says_how_many_messages_were_left_out_and_in_which_languages(full, tmp_path, lens_root):
+    db = F.scored_db(tmp_path / "db", lens_root, F.corpus_rows(hostile=False)[:6] + F.foreign_rows())
+    written = build(ReportSettings(db=str(db), out=str(tmp_path / "out"), quiet=True))
+    said = "3 messages not scored, in languages the lenses do not read: 2 de, 1 es"
+    assert written["messages"] == 6 and written["left_out"] == said
+    assert parse(written["html"].read_text()).by_id("left-out").text.strip() == said + "."
+    found = parts(eml(written["eml"]))
+    assert parse(found["text/html"]).by_id("left-out").text.strip() == said + "."
+    assert said + "." in found["text/plain"].splitlines()
+    only_slack = build(ReportSettings(db=str(db), out=str(tmp_path / "slack"), channel="slack", quiet=True))
+    assert only_slack["left_out"] == "1 message not scored, in languages the lenses do not read: 1 es"
+    # Nothing left out, nothing said.
+    assert full["left_out"] is None and parse(full["html"].read_text()).find(id="left-out") == []
+
+
 def test_previous_period_comparison(scored, tmp_path):
     written = build(ReportSettings(db=str(scored), out=str(tmp_path), start="2025-03-10", end="2025-03-17",
                                    quiet=True))

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -71,6 +72,23 @@ def test_null_and_empty_text_are_skipped_with_a_reason(lenses):
     assert out["status"] == ["skipped", "skipped", "scored"]
     assert out["skip_reason"] == ["null text", "empty text", None]
     assert out["author_probs"][0] is None and len(out["reader_probs"][2]) == 10
+
+
+LANGUAGE_LINES = ["Ich komme heute etwas später nach Hause", "¿Dónde estás? Te estamos esperando",
+                  "see you at the station in ten minutes", "ok", "lol", "😂😂"]
+
+
+def test_other_languages_are_skipped_but_short_and_emoji_lines_are_scored(lenses):
+    table = pa.table({"message_id": list("abcdef"), "text": LANGUAGE_LINES})
+    out = scoring.predict_table(scoring.Scorer(lenses), table).to_pydict()
+    assert out["language"] == ["de", "es", "en", "und", "und", "und"]
+    assert out["status"] == ["skipped", "skipped", "scored", "scored", "scored", "scored"]
+    assert out["skip_reason"] == ["language de", "language es", None, None, None, None]
+    assert out["author_emotion"][:2] == [None, None] and out["n_tokens"][:2] == [None, None]
+    assert all(len(p) == 10 for p in out["reader_probs"][2:])
+    # With German among the lenses' languages, only the Spanish line is left out.
+    both = scoring.predict_table(scoring.Scorer(lenses, languages=("en", "de")), table).to_pydict()
+    assert both["skip_reason"][:2] == [None, "language es"]
 
 
 # --- the corpus: ingest's schema, read in units -------------------------------------------
@@ -224,6 +242,31 @@ def test_an_ingested_corpus_keeps_replies_and_platform_beside_a_minimal_one(tmp_
                         "Welcome @Ben Brook! Release notes are in the wiki & the deck")]
     assert [g[1] for g in got] == ["slack"] * 5 + [None, None]
     assert rows(db, "SELECT count(*) FROM messages WHERE extra IS NOT NULL") == [(0,)]
+
+
+def test_a_run_stores_each_language_and_counts_what_it_left_out(tmp_path, lens_root, capsys):
+    texts = [*LANGUAGE_LINES, "Das Essen war wirklich sehr lecker, vielen Dank!"]
+    ids = [f"m{i}" for i in range(len(texts))]
+    path = bad(tmp_path, pa.table({"message_id": ids, "text": texts}), "c.parquet")
+    db = tmp_path / "db.duckdb"
+    counts = run_job(lens_root, db, path)
+    assert counts["scored"] == 4 and counts["skipped"] == 3
+    assert counts["skipped_language"] == {"de": 2, "es": 1}
+    assert "3 skipped (3 in other languages: 2 de, 1 es)" in capsys.readouterr().out
+    languages = ["de", "es", "en", "und", "und", "und", "de"]
+    assert rows(db, "SELECT message_id, language FROM messages ORDER BY message_id") == list(zip(ids, languages))
+    assert rows(db, "SELECT message_id, language FROM message_lenses ORDER BY message_id") == [
+        ("m2", "en"), ("m3", "und"), ("m4", "und"), ("m5", "und")]
+    assert rows(db, "SELECT skip_reason, count(*) FROM predictions WHERE status = 'skipped' GROUP BY 1 "
+                    "ORDER BY 1") == [("language de", 4), ("language es", 2)]
+    assert rows(db, "SELECT counts->>'$.skipped_language.de' FROM runs") == [("2",)]
+
+    # Messages stored before language detection have none: a new lens version's run fills it in.
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE messages SET language = NULL")
+    con.close()
+    assert run_job(lens_root, db, path, quantize="true")["skipped_language"] == {"de": 2, "es": 1}
+    assert rows(db, "SELECT message_id, language FROM messages ORDER BY message_id") == list(zip(ids, languages))
 
 
 def test_incremental_rerun_and_new_versions(tmp_path, lens_root):

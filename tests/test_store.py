@@ -67,7 +67,7 @@ def test_message_lenses_has_every_label_in_order(tmp_path):
     cols = [r[0] for r in con.execute("DESCRIBE message_lenses").fetchall()]
     assert [c for c in cols if c.startswith("author_") and c[7:] in LABELS] == [f"author_{l}" for l in LABELS]
     assert [c for c in cols if c.startswith("reader_") and c[7:] in LABELS] == [f"reader_{l}" for l in LABELS]
-    for name in ("message_id", "conversation_id", "sender", "sent_at", "channel", "text", "run_id",
+    for name in ("message_id", "conversation_id", "sender", "sent_at", "channel", "text", "language", "run_id",
                  "author_version", "reader_version", "author_emotion", "author_confidence",
                  "reader_emotion", "reader_confidence", "author_labels", "reader_labels",
                  "js_divergence", "shifted", "truncated"):
@@ -89,8 +89,9 @@ def test_every_column_is_documented(tmp_path):
             assert f"| `{col}`" in sections[table], f"docs/schema.md: {table}.{col} is not documented"
 
 
-def test_an_older_database_gets_reply_to_and_platform_as_columns(tmp_path):
-    """A file written before reply_to and platform were columns (they were kept in extra)."""
+def test_an_older_database_gets_reply_to_platform_and_language_as_columns(tmp_path):
+    """A file written before reply_to and platform were columns (they were kept in extra), and
+    before language detection (its messages have no language until scored again)."""
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
     con.execute("CREATE TABLE messages (message_id VARCHAR PRIMARY KEY, conversation_id VARCHAR, sender VARCHAR, "
@@ -108,6 +109,7 @@ def test_an_older_database_gets_reply_to_and_platform_as_columns(tmp_path):
         assert got == [("a", None, "slack", None), ("b", "a", "slack", '{"lang":"en"}'),
                        ("c", None, None, '{"lang":"de"}'), ("d", None, None, None)]
         columns = [r[0] for r in con.execute("DESCRIBE message_lenses").fetchall()]
-        assert {"reply_to", "platform"} <= set(columns)
-        assert [r[0] for r in con.execute("DESCRIBE messages").fetchall()][-2:] == ["reply_to", "platform"]
+        assert {"reply_to", "platform", "language"} <= set(columns)
+        assert [r[0] for r in con.execute("DESCRIBE messages").fetchall()][-3:] == ["reply_to", "platform", "language"]
+        assert con.execute("SELECT count(*) FROM messages WHERE language IS NULL").fetchone() == (4,)
         con.close()

@@ -11,16 +11,21 @@ floats in ``LABELS`` order that sums to 1: multi-label examples share the mass e
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from echoroom.labels import LABEL2ID, LABELS, NUM_LABELS, READER_TEXTS, map_empathetic, map_goemotions
+from echoroom.labels import LABEL2ID, LABELS, NUM_LABELS, READER_TEXTS, map_dailydialog, map_empathetic, map_goemotions
 
 DEFAULT_DATA_DIR = "../shared/data"
 GOEMOTIONS_SPLITS = {"train": "train", "dev": "dev", "test": "test"}
 EMPATHETIC_SPLITS = {"train": "train", "dev": "valid", "test": "test"}
+# DailyDialog's official test split is withheld, and its validation split is where the reader lens
+# is judged (jobs/evaluate.py): so training tunes on a dev set cut from train, every 20th dialogue.
+DAILYDIALOG_DEV_EVERY = 20
+READER_SOURCES = ("empatheticdialogues", "dailydialog")
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -110,16 +115,67 @@ def empathetic(split: str, *, text: str = "first_turn",
     return rows.select("id", "text", "context", "label")
 
 
+_SPACE_BEFORE = re.compile(r" +([,.!?;:%)])")
+_APOSTROPHE = re.compile(r" ?’ ?| ' (?=(s|t|re|ve|ll|d|m)\b)")
+
+
+def detokenize(text: str) -> str:
+    """DailyDialog's text is pre-tokenized ("Say , Jim , it ' s late ."): written back as people
+    type it ("Say, Jim, it's late."), so the lens learns from chat-shaped text."""
+    return _SPACE_BEFORE.sub(r"\1", _APOSTROPHE.sub("'", text)).replace("( ", "(").strip()
+
+
+def dailydialog(split: str, *, neutral_cap: int | None = None, seed: int = 0,
+                root: str | os.PathLike | None = None) -> pl.DataFrame:
+    """DailyDialog utterances with our label: id, dialog_id, turn, text, context, label.
+
+    ``split`` is train (every dialogue but each 20th), dev (each 20th training dialogue) or
+    validation (the official validation split, kept for evaluation). ``neutral_cap`` keeps at most
+    that many "no emotion" utterances (a seeded random choice): 83% of DailyDialog is neutral.
+    """
+    source = "validation" if split == "validation" else "train"
+    df = _read(data_dir(root) / "dailydialog" / f"{source}.parquet")
+    if split in ("train", "dev"):
+        held = (pl.col("dialog_id") % DAILYDIALOG_DEV_EVERY) == 0
+        df = df.filter(held if split == "dev" else ~held)
+    elif split != "validation":
+        raise ValueError(f"unknown DailyDialog split {split!r}; expected train, dev or validation")
+    df = df.with_columns(
+        pl.format("dd-{}-{}-{}", pl.lit(source), pl.col("dialog_id"), pl.col("turn")).alias("id"),
+        pl.col("utterance").map_elements(detokenize, return_dtype=pl.String).alias("text"),
+        pl.col("emotion").cast(pl.Int64).map_elements(map_dailydialog, return_dtype=pl.String).alias("label"),
+    ).with_columns(pl.col("label").alias("context"))
+    if neutral_cap is not None:
+        neutral = df.filter(pl.col("label") == "neutral")
+        if len(neutral) > neutral_cap:
+            neutral = neutral.sample(n=neutral_cap, seed=seed)
+        df = pl.concat([df.filter(pl.col("label") != "neutral"), neutral]).sort("dialog_id", "turn")
+    return df.select("id", "dialog_id", "turn", "text", "context", "label")
+
+
 def reader_data(split: str, *, text: str = "first_turn", neutral_fraction: float = 0.0,
+                sources: tuple[str, ...] = ("empatheticdialogues",), dailydialog_neutral_cap: int | None = None,
                 seed: int = 0, root: str | os.PathLike | None = None) -> pl.DataFrame:
-    """The reader lens's data: EmpatheticDialogues plus borrowed neutral examples.
+    """The reader lens's data: EmpatheticDialogues, DailyDialog, and borrowed neutral examples.
 
     EmpatheticDialogues has no neutral situations, so a reader lens trained on it alone must
-    call every message emotional. We add GoEmotions examples whose raters agreed on neutral
-    alone (from the same split), making ``neutral_fraction`` of the result neutral. See
-    docs/labels.md for why this source and what it means.
+    call every message emotional. DailyDialog brings everyday chat whose emotions (and lack of
+    them) were judged by readers of the dialogue. ``neutral_fraction`` adds GoEmotions examples
+    whose raters agreed on neutral alone (from the same split), making that share of the result
+    neutral. See docs/labels.md for why these sources and what they mean.
     """
-    ed = empathetic(split, text=text, root=root).with_columns(pl.lit("empatheticdialogues").alias("source"))
+    unknown = sorted(set(sources) - set(READER_SOURCES))
+    if unknown or not sources:
+        raise ValueError(f"unknown reader source(s) {unknown or sources}; expected some of {READER_SOURCES}")
+    parts = []
+    if "empatheticdialogues" in sources:
+        parts.append(empathetic(split, text=text, root=root).with_columns(
+            pl.lit("empatheticdialogues").alias("source")))
+    if "dailydialog" in sources:
+        dd = dailydialog(split, neutral_cap=dailydialog_neutral_cap if split == "train" else None,
+                         seed=seed, root=root)
+        parts.append(dd.select("id", "text", "context", "label", pl.lit("dailydialog").alias("source")))
+    ed = pl.concat(parts)
     if neutral_fraction > 0:
         n = int(round(len(ed) * neutral_fraction / (1 - neutral_fraction)))
         ge = _read(data_dir(root) / "goemotions" / f"{GOEMOTIONS_SPLITS[split]}.parquet")

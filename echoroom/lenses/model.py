@@ -136,6 +136,7 @@ class LensInfo:
     encoder: str
     adapter: dict
     max_length: int
+    text_prep: str = ""             # how texts are prepared before tokenizing (echoroom.lenses.text)
     temperature: float = 1.0
     bias: list[float] = field(default_factory=lambda: [0.0] * NUM_LABELS)
     thresholds: list[float] = field(default_factory=lambda: [0.5] * NUM_LABELS)
@@ -196,6 +197,11 @@ class LensSet(nn.Module):
         self.groups = [names for names in groups.values()]
         self.models = nn.ModuleList()
         self.max_length = min(i.max_length for i in self.infos.values())
+        preps = {i.text_prep for i in self.infos.values()}
+        if len(preps) > 1:
+            raise ValueError(f"lenses {sorted(folders)} read texts prepared differently ({sorted(preps)}): "
+                             "they share one tokenization; train them together (python -m jobs.train)")
+        self.text_prep = preps.pop()
         for names in self.groups:
             info = self.infos[names[0]]
             cfg = AdapterConfig(**{**info.adapter, "targets": tuple(info.adapter["targets"])})

@@ -7,8 +7,8 @@ and batches of similar lengths waste little on padding. The default budget (1024
 is sized for CPU caches: on 2 cores it scores ~45% more messages/s than 8192 (docs/scoring.md);
 on a GPU raise it (e.g. 16384).
 
-This module knows a lens set only by what it uses (``tokenizer``, ``max_length``, ``names`` and
-``probabilities``), so ``model`` can import it without a cycle.
+This module knows a lens set only by what it uses (``tokenizer``, ``max_length``, ``text_prep``,
+``names`` and ``probabilities``), so ``model`` can import it without a cycle.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from echoroom.labels import NUM_LABELS
+from echoroom.lenses.text import prepare
 
 
 class Reader:
@@ -31,6 +32,7 @@ class Reader:
 
     def tokenize(self, texts: list[str]) -> tuple[list[list[int]], np.ndarray]:
         """Token ids cut to the model limit, and whether each text had to be cut."""
+        texts = prepare(texts, self.lenses.text_prep)
         limit = self.lenses.max_length
         # One token over the limit tells us a text was cut; cutting it back and re-appending the
         # final [SEP] gives exactly what truncation at the limit gives.

@@ -75,6 +75,7 @@ def gather(con: duckdb.DuckDBPyConnection, settings: ReportSettings) -> dict:
                                for dimension in DIMENSIONS}
     data["shift_over_time"] = run_query(con, "shift_over_time", params | {"grain": grain})
     data["run_metadata"] = run_query(con, "run_metadata", params | {"limit": 5})
+    data["left_out_languages"] = run_query(con, "left_out_languages", params)
     return data
 
 

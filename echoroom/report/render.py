@@ -109,7 +109,8 @@ def build(settings: ReportSettings) -> dict:
     """Write report.html, report.eml and settings.json under ``settings.out``.
 
     Returns their paths and what the pipeline's email step needs, so nobody queries again:
-    ``messages`` in scope, the ``period`` key and the ``content_hash`` of the email's values.
+    ``messages`` in scope, the ``period`` key and the ``content_hash`` of the email's values; and
+    ``left_out``, the line saying how many messages were not scored for their language (or None).
     """
     con = open_scope(settings)
     try:
@@ -136,4 +137,4 @@ def build(settings: ReportSettings) -> dict:
     settings_path.write_text(S.to_json(settings) + "\n")
     return {"html": html_path, "eml": eml_path, "settings": settings_path,
             "messages": data["summary"]["messages"], "period": period_key(settings, data["summary"]),
-            "content_hash": content_hash(values)}
+            "content_hash": content_hash(values), "left_out": values["left_out"]}

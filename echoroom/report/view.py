@@ -32,6 +32,15 @@ def _ranking(rows: list[dict]) -> list[dict]:
              "divergence": num(r["mean_divergence"])} for r in rows]
 
 
+def _left_out(rows: list[dict]) -> str | None:
+    """The messages not scored for their language, as one line: "12 messages not scored ...: 9 de, 3 es"."""
+    if not rows:
+        return None
+    n = sum(r["messages"] for r in rows)
+    return (f"{n:,} message{'s' if n != 1 else ''} not scored, in languages the lenses do not read: "
+            + ", ".join(f"{r['messages']:,} {r['language']}" for r in rows))
+
+
 def _metrics(raw: str | None) -> str:
     """The accuracy figures a lens recorded, flattened to 'dev accuracy 0.61, ...'."""
     if not raw:
@@ -77,6 +86,7 @@ def context(data: dict, settings: ReportSettings, previous: dict | None, include
             "truncated": f"{s['truncated']:,}", "first": when(s["first_at"]), "last": when(s["last_at"]),
             "trend": trend,
         },
+        "left_out": _left_out(data["left_out_languages"]),
         "labels": list(LABELS),
         "matrix": [{"intended": a, "cells": [
             {"rate": pct(matrix[a, r]["row_rate"]) if (a, r) in matrix else "",

@@ -86,6 +86,7 @@ def run(config: Config, log: logging.Logger, wait: float = 0.0,
         step = "report"
         written = steps.report(config, log)
         outputs["report"], outputs["eml"] = written["html"], written["eml"]
+        outputs["left_out"] = written["left_out"]
         step = "email"
         outputs["email"] = record["steps"]["email"] = steps.email(config, written, force_email, log)
     except StepError as exc:
@@ -153,6 +154,8 @@ def main(config_path: str | None = None, wait: float = 0.0, force_email: bool = 
         if config.log_file:
             lines.append(f"  log       {_shown(config.log_file)}")
         print("outputs:\n" + "\n".join(lines))
+        if outputs["left_out"]:
+            print(f"note: {outputs['left_out']} (the scoring setting `languages`)")
         if not config_path:
             print(f"next: open {_shown(outputs['report'])}, or explore with "
                   f"`echoroom sql --db {_shown(outputs['database'])} --list`")

@@ -134,6 +134,8 @@ def report(config: Config, log: logging.Logger) -> dict:
     except (ReportError, OSError, duckdb.Error) as exc:
         raise StepError(Exit.REPORT, str(exc)) from None
     log.info(f"report: {written['messages']:,} messages in scope; wrote {written['html']} and {written['eml']}")
+    if written["left_out"]:
+        log.info(f"report: {written['left_out']}")
     return written
 
 

@@ -8,12 +8,13 @@ encoder pass (``LensSet``); batches are sorted by length and filled to a token b
 padding is small. The default budget (1024 padded tokens) is sized for CPU caches: on 2 cores it
 scores ~45% more messages/s than 8192 (docs/scoring.md); on a GPU raise it (e.g. 16384).
 
-Exactly once: a run is keyed by its lens versions, its input files (path, size, mtime) and the
-unit size. Each process writes one shard per unit it owns (unit i belongs to rank i % world),
-to a temporary name and then renames it, so a shard on disk is complete. A re-run of the same
-command skips the units whose shards exist. When every process is done, the main process
-loads all shards into DuckDB in one transaction that also marks the run finished; rows already
-there (same message and lens version) are left alone, so loading twice changes nothing.
+Exactly once: a run is keyed by its lens versions, its input files (path, size, mtime), the
+unit size and the lenses' languages (which messages are left out). Each process writes one shard
+per unit it owns (unit i belongs to rank i % world), to a temporary name and then renames it, so
+a shard on disk is complete. A re-run of the same command skips the units whose shards exist.
+When every process is done, the main process loads all shards into DuckDB in one transaction
+that also marks the run finished; rows already there (same message and lens version) are left
+alone, so loading twice changes nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import pyarrow.parquet as pq
 from echoroom import store
 from echoroom.lenses.model import LensSet
 from echoroom.scoring import corpus as corpus_mod
+from echoroom.scoring import language
 from echoroom.scoring.corpus import Corpus, CorpusError, Unit
 from echoroom.scoring.scorer import Scorer, predict_table
 
@@ -60,9 +62,11 @@ class Plan:
     already: int = 0   # corpus messages both lenses had already scored before this run
 
 
-def run_key(versions: dict[str, str], corpus: Corpus, columns: dict[str, str], chunk_rows: int) -> str:
+def run_key(versions: dict[str, str], corpus: Corpus, columns: dict[str, str], chunk_rows: int,
+            languages: tuple[str, ...]) -> str:
+    # The lenses' languages decide which messages are skipped: a resumed run must not mix two choices.
     blob = json.dumps({"versions": versions, "files": [f.identity() for f in corpus.files],
-                       "columns": columns, "chunk_rows": chunk_rows}, sort_keys=True)
+                       "columns": columns, "chunk_rows": chunk_rows, "languages": languages}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -71,7 +75,7 @@ def plan_run(settings, state, scorer: Scorer, db: Path, work: Path, settings_jso
     columns = corpus_mod.parse_columns(settings.columns)
     corpus = corpus_mod.inspect(settings.input_list(), columns)
     versions = scorer.versions
-    run_dir = work / run_key(versions, corpus, columns, settings.chunk_rows)
+    run_dir = work / run_key(versions, corpus, columns, settings.chunk_rows, settings.language_list())
     meta_path = run_dir / "run.json"
     con = store.connect(db)
     try:
@@ -152,6 +156,11 @@ def load_run(plan: Plan, db: Path, versions: dict[str, str], seconds: float, kee
         counts = dict(zip(("rows", "scored", "skipped", "truncated"),
                           store.query(con, "shard_counts", {"files": shards}).fetchall()[0]))
         counts = {k: int(v or 0) for k, v in counts.items()}
+        # Messages left out for their language, by language: {"de": 9, "es": 3}.
+        counts["skipped_language"] = {
+            reason.removeprefix(language.REASON): int(n)
+            for reason, n in store.query(con, "shard_skips", {"files": shards}).fetchall()
+            if reason.startswith(language.REASON)}
         expected = plan.corpus.rows - plan.already
         if counts["rows"] != expected:
             raise RuntimeError(f"{run_dir}: shards hold {counts['rows']} messages, expected {expected}; "
@@ -190,7 +199,7 @@ def run(settings, state, settings_json: str = "{}") -> dict | None:
     db = Path(settings.db)
     work = Path(settings.work_dir) if settings.work_dir else db.with_name(db.name + ".work")
     lenses = LensSet(settings.lens_folders(), device=str(state.device))
-    scorer = Scorer(lenses, settings.batch_tokens, settings.max_batch, settings.quantize)
+    scorer = Scorer(lenses, settings.batch_tokens, settings.max_batch, settings.quantize, settings.language_list())
     box: list = [None]
     if state.is_main_process:
         try:
@@ -214,8 +223,10 @@ def run(settings, state, settings_json: str = "{}") -> dict | None:
     seconds = time.perf_counter() - t0
     counts = load_run(plan, db, scorer.versions, seconds, settings.keep_shards)
     rate = counts["scored"] / seconds if seconds else 0.0
+    other = counts["skipped_language"]
+    left_out = f" ({sum(other.values())} in other languages: {language.summary(other)})" if other else ""
     print(f"run {plan.run_id} finished in {seconds:.1f} s: {counts['scored']} scored "
-          f"({rate:.0f} msg/s), {counts['skipped']} skipped, {counts['truncated']} truncated, "
+          f"({rate:.0f} msg/s), {counts['skipped']} skipped{left_out}, {counts['truncated']} truncated, "
           f"{counts['already_scored']} already scored; {counts['inserted']} prediction rows added to {db}",
           flush=True)
     return counts

@@ -1,6 +1,6 @@
 """Scoring's view of the lenses: ``Scorer`` reads texts through the lenses' one batching path
 (``echoroom.lenses.reading``) and ``predict_table`` turns a unit of the corpus into the rows a
-shard holds: status, skip reason, truncation and each lens's predictions.
+shard holds: language, status, skip reason, truncation and each lens's predictions.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch  # noqa: E402
 from echoroom.labels import LABELS, NUM_LABELS  # noqa: E402
 from echoroom.lenses.model import LensSet  # noqa: E402
 from echoroom.lenses.reading import Reader  # noqa: E402
+from echoroom.scoring.language import LanguageDetector  # noqa: E402
 
 LENSES = ("author", "reader")
 PROBS_TYPE = pa.list_(pa.float32(), NUM_LABELS)
@@ -28,12 +29,14 @@ PROBS_TYPE = pa.list_(pa.float32(), NUM_LABELS)
 class Scorer(Reader):
     """Both lenses over a list of texts, as the scoring job stores them: the lenses' one batching
     path (``Reader``: tokenize once, dedupe, length-sorted token-budget batches), optionally with
-    an int8 encoder, under versions that say so."""
+    an int8 encoder, under versions that say so, and the ``languages`` they read
+    (``echoroom.scoring.language``: messages confidently in another language are left out)."""
 
     def __init__(self, lenses: LensSet, batch_tokens: int = 1024, max_batch: int = 256,
-                 quantize: bool = False):
+                 quantize: bool = False, languages: tuple[str, ...] = ("en",)):
         super().__init__(lenses, batch_tokens, max_batch)
         self.quantize = quantize
+        self.languages = LanguageDetector(languages)
         if quantize:
             # int8 weights for the encoder's Linear layers, activations quantized per batch on the
             # fly (PyTorch dynamic quantization); the heads stay fp32, they cost nothing.
@@ -55,13 +58,16 @@ class Scorer(Reader):
 
 
 def predict_table(scorer: Scorer, table: pa.Table) -> pa.Table:
-    """A canonical message table plus status, truncation and each lens's predictions."""
+    """A canonical message table plus language, status, truncation and each lens's predictions."""
     texts = table.column("text").to_pylist()
-    reasons = [("null text" if t is None else "empty text" if not t.strip() else None) for t in texts]
+    languages = scorer.languages.detect(texts)
+    reasons = [("null text" if t is None else "empty text" if not t.strip() else scorer.languages.reason(lang))
+               for t, lang in zip(texts, languages)]
     keep = [i for i, r in enumerate(reasons) if r is None]
     probs, n_tokens, cut = scorer.read([texts[i] for i in keep])
     n = table.num_rows
     cols = {
+        "language": pa.array(languages, pa.string()),
         "status": pa.array(["skipped" if r else "scored" for r in reasons], pa.string()),
         "skip_reason": pa.array(reasons, pa.string()),
     }

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from echoroom import settings as S
 from echoroom.lenses import default_lens_folders
+from echoroom.scoring import language
 from echoroom.settings import SettingError, setting
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -21,6 +22,8 @@ class ScoreSettings:
     columns: str = setting("", "canonical=corpus column pairs, e.g. text=body,message_id=id")
     lenses: str = setting("", "folder holding author/ and reader/ lenses; empty: the shipped ones "
                           "(or $ECHOROOM_LENSES)")
+    languages: str = setting("en", "the lenses' languages, ISO 639-1, comma-separated: a message confidently in "
+                             "another language is stored as skipped (`language xx`), not scored (docs/scoring.md)")
     processes: int = setting(1, "scoring processes; more than 1 runs under `accelerate launch` (the job "
                              "checks that the launch started that many)")
     chunk_rows: int = setting(1024, "rows per scoring unit (one resumable shard each; part of the resume key)")
@@ -44,9 +47,15 @@ class ScoreSettings:
                 raise SettingError(key, f"{{{key}=}}: must be at least 1", self)
         if self.threads < 0:
             raise SettingError("threads", "{threads=}: must be 0 (auto) or more", self)
+        problem = language.unknown(self.language_list())
+        if problem:
+            raise SettingError("languages", "{languages=}: " + problem, self)
 
     def input_list(self) -> list[str]:
         return [p.strip() for p in self.inputs.split(",") if p.strip()]
+
+    def language_list(self) -> tuple[str, ...]:
+        return language.parse_languages(self.languages)
 
     def lens_folders(self) -> dict:
         return default_lens_folders(self.lenses or None)
