@@ -129,6 +129,22 @@ def frozen_baseline(train_texts, train_targets, test_sets: dict, s: Settings) ->
     return result
 
 
+def model_cards(folders: dict, metrics: dict, infos: dict, versions: dict, shared: bool, sample: int) -> None:
+    """MODEL_CARD.md and metrics.json in each lens folder, from this evaluation's metrics."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(loader=FileSystemLoader(ROOT / "reports"), undefined=StrictUndefined,
+                      autoescape=False, keep_trailing_newline=True)  # Markdown, not HTML
+    for lens, folder in folders.items():
+        summary = {k: v for k, v in metrics[lens].items() if k not in ("confusion", "calibration_bins")}
+        (Path(folder) / "metrics.json").write_text(json.dumps(
+            {"version": versions[lens], "protocol": metrics["protocol"], lens: summary,
+             "shift": metrics["shift"]}, indent=2) + "\n")
+        (Path(folder) / "MODEL_CARD.md").write_text(env.get_template("model_card.md.j2").render(
+            lens=lens, info=infos[lens], m=metrics[lens], shift=metrics["shift"], labels=LABELS,
+            shared=shared, sample=sample))
+
+
 def main(argv: list[str] | None = None) -> dict:
     s = S.parse(Settings, sys.argv[1:] if argv is None else argv)
     print(f"evaluate:\n{S.describe(s)}", flush=True)
@@ -240,19 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
             F.save_png(F.reliability(m["calibration_bins"], m["ece"], f"{lens} lens calibration"),
                        out / f"{lens}_calibration.png")
     if s.model_cards:
-        from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-        env = Environment(loader=FileSystemLoader(ROOT / "reports"), undefined=StrictUndefined,
-                          autoescape=False, keep_trailing_newline=True)  # Markdown, not HTML
-        for lens, folder in folders.items():
-            summary = {k: v for k, v in metrics[lens].items() if k not in ("confusion", "calibration_bins")}
-            (folder / "metrics.json").write_text(json.dumps(
-                {"version": lenses.versions[lens], "protocol": metrics["protocol"], lens: summary,
-                 "shift": metrics["shift"]}, indent=2) + "\n")
-            (folder / "MODEL_CARD.md").write_text(env.get_template("model_card.md.j2").render(
-                lens=lens, info=infos[lens], m=metrics[lens], shift=metrics["shift"], labels=LABELS,
-                shared=len(lenses.groups) == 1,
-                sample=s.sample))
+        model_cards(folders, metrics, infos, lenses.versions, shared=len(lenses.groups) == 1, sample=s.sample)
     print(f"evaluate: done in {time.time() - t0:.0f}s -> {out}", flush=True)
     return metrics
 

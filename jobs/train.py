@@ -44,21 +44,21 @@ class Settings:
     # author lens data
     label_policy: str = "drop"          # drop GoEmotions labels outside ours (measured: docs/training.md), or fold them
     neutral_cap: int = 10_000           # the original project's cap on neutral-only examples
-    # reader lens data (docs/training.md: why these sources)
-    reader_sources: str = "empatheticdialogues,dailydialog"  # see echoroom.lenses.data.READER_SOURCES
-    reader_text: str = "speaker_turns"  # see echoroom.lenses.data.READER_TEXTS
-    reader_neutral_fraction: float = 0.0  # borrowed GoEmotions neutral; DailyDialog brings its own
+    # reader lens data (docs/training.md: the chat variant, --reader_sources=empatheticdialogues,dailydialog)
+    reader_sources: str = "empatheticdialogues"  # see echoroom.lenses.data.READER_SOURCES
+    reader_text: str = "first_turn"     # see echoroom.lenses.data.READER_TEXTS
+    reader_neutral_fraction: float = 0.2  # borrowed GoEmotions neutral (docs/labels.md)
     dailydialog_neutral_cap: int = 12_000  # of DailyDialog's 72k "no emotion" training utterances
-    # what the lenses read: echoroom.lenses.text (emoji written as their names)
-    text_prep: str = "emoji_names"
+    # what the lenses read: echoroom.lenses.text ("emoji_names": emoji written as their names)
+    text_prep: str = ""
     # model and optimisation
     lora_r: int = 16
     lora_alpha: float = 32.0
     lora_dropout: float = 0.1
     full_finetune: bool = False
     max_length: int = 64
-    epochs: float = 2.0                 # passes over the author data
-    reader_epochs: float = 0.8          # passes over the (larger) reader data: keeps CPU training under an hour
+    epochs: float = 2.0                 # passes over the data
+    reader_epochs: float = 0.0          # >0: passes over the reader data instead (it may be much larger)
     batch_size: int = 32
     lr: float = 1e-3
     head_lr: float = 3e-3
@@ -210,10 +210,18 @@ def main(argv: list[str] | None = None) -> dict:
     model, optimizer, *prepared = accelerator.prepare(model, optimizer, *loaders.values())
     loaders = dict(zip(loaders, prepared))
 
-    # one task per step, each task's epochs spread evenly over the run, identically on every rank
-    epochs = {"author": s.epochs, "reader": s.reader_epochs}
-    steps = [name for name in s.lens_names for _ in range(int(len(loaders[name]) * epochs[name]))]
-    schedule = np.random.default_rng(s.seed).permutation(steps).tolist()
+    # one task per step, identically on every rank, in proportion to the tasks' sizes (--reader_epochs: its own)
+    rng = np.random.default_rng(s.seed)
+    if s.reader_epochs:
+        epochs = {"author": s.epochs, "reader": s.reader_epochs}
+        steps = [name for name in s.lens_names for _ in range(int(len(loaders[name]) * epochs[name]))]
+        schedule = rng.permutation(steps).tolist()
+    else:
+        per_epoch = [name for name in s.lens_names for _ in range(len(loaders[name]))]
+        schedule = []
+        while len(schedule) < int(len(per_epoch) * s.epochs):
+            schedule.extend(rng.permutation(per_epoch).tolist())
+        schedule = schedule[:int(len(per_epoch) * s.epochs)]
     if s.max_steps:
         schedule = schedule[:s.max_steps]
     total = len(schedule)

@@ -24,4 +24,7 @@ def test_evaluation_reproduces_committed_sample_metrics(tmp_path):
         assert got[lens]["accuracy"] == pytest.approx(committed[lens]["accuracy"], abs=1.01 / n)
         assert got[lens]["macro_f1"] == pytest.approx(committed[lens]["macro_f1"], abs=0.02)
         assert got[lens]["ece"] == pytest.approx(committed[lens]["ece"], abs=0.01)
+    dd, want = got["reader"]["dailydialog_validation"], committed["reader"]["dailydialog_validation"]
+    assert dd["n"] == want["n"] and dd["macro_f1"] == pytest.approx(want["macro_f1"], abs=0.02)
+    assert set(got["emoji_lines"]) and all(set(said) == {"author", "reader"} for said in got["emoji_lines"].values())
     assert (tmp_path / "metrics.json").is_file()

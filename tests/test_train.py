@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_few_steps_on_a_tiny_subset_lower_the_loss(tmp_path):
-    result = train([f"--out_dir={tmp_path}", "--limit=48", "--max_steps=36", "--epochs=30", "--reader_epochs=30",
+    result = train([f"--out_dir={tmp_path}", "--limit=48", "--max_steps=36", "--epochs=30",
                     "--batch_size=16", "--log_every=6", "--lr=3e-3", "--head_lr=1e-2", "--tune_bias=false"])
     log = result["log"]
     for lens in ("author", "reader"):
