@@ -6,7 +6,10 @@ first line of their doc comment, run read-only with bound parameters, printed as
     echoroom sql --sql "SELECT author_emotion, count(*) FROM message_lenses GROUP BY 1"
 
 The database is always opened read-only, so exploring never changes it (saved statements that
-write, such as insert_run, fail with DuckDB's read-only error). A saved query's parameters that are
+write, such as insert_run, fail with DuckDB's read-only error), and with DuckDB's external access
+disabled and its configuration locked, so the SQL cannot touch the machine either: no ``COPY ... TO``
+or ``EXPORT`` writing files, no ``read_csv``/``read_parquet``/``glob``/``ATTACH`` of other files, no
+``INSTALL``/``LOAD`` of extensions, and no ``SET`` turning it back on. A saved query's parameters that are
 not given are bound as NULL, which the report queries read as "no filter". The connection comes from
 ``store.connect``, so saved queries and ad-hoc SQL can use the macros of ``queries/macros.sql``.
 """
@@ -74,9 +77,10 @@ def execute(db: str | Path, name: str | None = None, sql: str | None = None,
     if unknown:
         what = f"queries/{name}.sql" if name else "the SQL"
         raise ValueError(f"{what} takes no parameter {', '.join(unknown)}; it takes: {', '.join(wanted) or 'none'}")
-    con = store.connect(db, read_only=True)
+    con = store.connect(db, read_only=True)  # defines the macros: before the lock, which forbids nothing of them
     try:
         con.execute("SET enable_progress_bar = false")
+        lock_down(con)
         cursor = con.execute(sql, {k: params.get(k) for k in wanted} if wanted else None)
         if cursor.description is None:
             return [], []
@@ -86,6 +90,13 @@ def execute(db: str | Path, name: str | None = None, sql: str | None = None,
         raise ValueError(f"{type(exc).__name__} in {where} with parameters {params!r}: {exc}") from None
     finally:
         con.close()
+
+
+def lock_down(con) -> None:
+    """Disable DuckDB's external access (files outside the open database, extension installs and
+    loads) and lock the configuration, so the statements run next cannot enable it again."""
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def table(columns: list[str], rows: list[tuple]) -> str:

@@ -112,7 +112,14 @@ def _email(args) -> int:
 
     to = [a.strip() for item in args.to for a in item.split(",") if a.strip()]
     try:
-        message = mail.addressed(args.eml, to, mail.sender(args.sender, how="give --from ADDRESS"))
+        sender = mail.sender(args.sender, how="give --from ADDRESS")
+        for option, address in [("--to", a) for a in to] + [("--from", sender)]:
+            # A line break would start a new header (Bcc: ...): the email library refuses it with a
+            # traceback; say which address it is instead.
+            if any(ord(c) < 32 or ord(c) == 127 for c in address):
+                raise mail.MailError(f"{option} {address!r}: an address cannot contain a line break "
+                                     "or other control character")
+        message = mail.addressed(args.eml, to, sender)
         if args.dry_run:
             out = Path(args.out or Path(args.eml).with_suffix(".outgoing.eml"))
             out.write_bytes(bytes(message))
@@ -227,7 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Examples over message_lenses: docs/sql-examples.md.")
     p.add_argument("query", nargs="?", metavar="NAME", help="a saved query in queries/ (see --list)")
     p.add_argument("--db", default="out/demo/echoroom.duckdb", help="DuckDB file (default: the demo's)")
-    p.add_argument("--sql", help="ad-hoc SQL instead of a saved query (the database is opened read-only)")
+    p.add_argument("--sql", help="ad-hoc SQL instead of a saved query: the database is opened read-only and "
+                   "DuckDB's external access is off (no reading or writing other files, no COPY TO, "
+                   "no INSTALL or LOAD of extensions)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="bind $NAME (repeatable); unset parameters are NULL, i.e. no filter")
     p.add_argument("--list", action="store_true", help="list the saved queries and what they return")

@@ -4,6 +4,7 @@ TLS from the start, with login; the received message is parsed and checked as a 
 from __future__ import annotations
 
 import email.policy
+import re
 import smtplib
 import socket
 import ssl
@@ -172,3 +173,19 @@ def test_unsafe_or_incomplete_settings_are_refused(security, host, env, match, r
 def test_recipients_are_required(report_eml):
     with pytest.raises(mail.MailError, match="no recipients"):
         mail.address(mail.read(report_eml), [], "r@example.com")
+
+
+@pytest.mark.parametrize("option, value, shown", [
+    ("--to", "a@example.com\nBcc: evil@example.net", r"--to 'a@example.com\\nBcc: evil@example.net'"),
+    ("--to", "a@example.com,b@example.com\r\nX-Evil: 1", r"--to 'b@example.com\\r\\nX-Evil: 1'"),
+    ("--from", "r@example.com\nBcc: evil@example.net", r"--from 'r@example.com\\nBcc: evil@example.net'"),
+])
+def test_cli_email_refuses_a_line_break_in_an_address(option, value, shown, report_eml, tmp_path, capsys):
+    """The header injection is blocked, with a clear error naming the address, exit 2, nothing written."""
+    args = {"--to": "a@example.com", "--from": "r@example.com", option: value}
+    out = tmp_path / "outgoing.eml"
+    assert cli.main(["email", "--eml", str(report_eml), "--to", args["--to"], "--from", args["--from"],
+                     "--dry-run", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"^error: {shown}: an address cannot contain a line break", err), err
+    assert "Traceback" not in err and not out.exists()

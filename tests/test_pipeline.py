@@ -266,3 +266,23 @@ def test_the_log_and_summary_say_which_languages_were_left_out(tmp_path, lens_ro
     assert f"INFO report: {said}" in done.stderr
     assert f"note: {said} (the scoring setting `languages`)" in done.stdout.splitlines()
     assert_exactly_once(tmp_path / "data" / "echoroom.duckdb", 5, skipped=3)
+
+
+def test_an_export_of_service_messages_only_runs_clean_and_reports_no_messages(tmp_path, lens_root, monkeypatch):
+    # A Telegram export holding only service messages ingests to 0 rows; every night must still pass.
+    monkeypatch.setenv("ECHOROOM_LENSES", str(lens_root))
+    export = tmp_path / "tg" / "result.json"
+    export.parent.mkdir()
+    export.write_text(json.dumps({"name": "Quiet", "type": "private_group", "id": 4000000009, "messages": [
+        {"id": 1, "type": "service", "date": "2024-01-15T09:00:00", "date_unixtime": "1705305600",
+         "actor": "Ana", "actor_id": "user1", "action": "create_group", "title": "Quiet", "members": ["Ana"],
+         "text": "", "text_entities": []}]}))
+    cfg = config.load(write_config(tmp_path, [str(export.parent)]))
+    for _ in range(2):
+        code, log = run_logged(cfg)
+        assert code == Exit.OK, log[-3000:]
+        assert "nothing to score: 0 messages in 1 files" in log and "report: 0 messages in scope" in log
+    db = tmp_path / "data" / "echoroom.duckdb"
+    assert rows(db, "SELECT status, (counts->>'messages')::INT FROM runs") == [("finished", 0)] * 2
+    html = parse((tmp_path / "report" / "report.html").read_text())
+    assert "No scored messages match" in html.by_id("no-messages").text

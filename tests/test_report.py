@@ -318,3 +318,38 @@ def test_email_body_stays_under_the_clipping_size(tmp_path, lens_root):
     shown = len(list(parse(html).by_id("divergent-table").iter("tr"))) - 1
     assert note and note[0].startswith(f"{72 - shown} more messages")
     assert len(list(parse(written["html"].read_text()).by_id("divergent-table").iter("tr"))) == 73
+
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+def bidi_count(text: str) -> int:
+    return sum(text.count(c) + text.lower().count(f"\\u{ord(c):04x}") for c in BIDI)  # raw or JSON-escaped
+
+
+def test_bidi_controls_show_as_markers_in_the_report_and_the_email(tmp_path, lens_root):
+    """A right-to-left override in a name or a message would reorder what follows on screen: every
+    bidi control shows as [U+XXXX] instead, in report.html (tables and charts) and both email parts."""
+    from echoroom.report.render import vega_javascript
+
+    rows = F.corpus_rows(hostile=False)[:6]
+    for i, row in enumerate(rows):
+        row.update(conversation_id="team\u202egpj.exe", sender="ana\u2066nimda\u2069", channel="slack\u200f")
+        if i < 3:
+            row["text"] = f"{row['text']} \u202eSeriously\u202c \u2067ok\u2069 \u061c\u200e\u202a\u202b\u202d\u2068"
+    db = F.scored_db(tmp_path / "db", lens_root, rows)
+    written = build(ReportSettings(db=str(db), out=str(tmp_path / "out"), min_support=1, top=50,
+                                   include_text=True, title="Shifts \u202eevil", quiet=True))
+    html = written["html"].read_text()
+    found = parts(eml(written["eml"]))
+    assert bidi_count(html) == bidi_count(vega_javascript())  # only the inlined library's own, if any
+    assert bidi_count(found["text/html"]) == 0 and bidi_count(found["text/plain"]) == 0
+    assert bidi_count(eml(written["eml"])["Subject"]) == 0
+    for c in BIDI:
+        marker = f"[U+{ord(c):04X}]"
+        assert marker in found["text/plain"] and marker in parse(found["text/html"]).text, marker
+    cells = texts_of(parse(html).by_id("divergent-table"))
+    assert "team[U+202E]gpj.exe" in cells and "ana[U+2066]nimda[U+2069]" in cells
+    assert any(cell.endswith("[U+202E]Seriously[U+202C] [U+2067]ok[U+2069] [U+061C][U+200E][U+202A][U+202B]"
+                             "[U+202D][U+2068]") for cell in cells)
+    assert "Shifts [U+202E]evil" in [t.text for t in parse(html).iter("title")]

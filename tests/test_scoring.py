@@ -3,6 +3,7 @@ a process killed mid-run, incremental re-runs, new lens versions and every kind 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,7 +21,9 @@ from echoroom.ingest import SCHEMA, ingest
 from echoroom.lenses import default_lens_folders
 from echoroom.lenses.model import LensSet
 from echoroom.scoring import corpus
+from echoroom.scoring import run as scoring_run
 from echoroom.scoring import scorer as scoring
+from echoroom.scoring.settings import ScoreSettings
 from jobs import score as job
 
 from helpers import assert_exactly_once, js_reference, rows, write_corpus
@@ -72,6 +75,14 @@ def test_null_and_empty_text_are_skipped_with_a_reason(lenses):
     assert out["status"] == ["skipped", "skipped", "scored"]
     assert out["skip_reason"] == ["null text", "empty text", None]
     assert out["author_probs"][0] is None and len(out["reader_probs"][2]) == 10
+
+
+def test_text_of_only_invisible_characters_is_skipped_like_whitespace(lenses):
+    texts = ["\u200b\u200c\u200d", "\ufeff", " \ufffd\n", "\u2060\t\u200b", "ok\u200b"]
+    table = pa.table({"message_id": list("abcde"), "text": texts})
+    out = scoring.predict_table(scoring.Scorer(lenses), table).to_pydict()
+    assert out["skip_reason"] == ["empty text"] * 4 + [None]
+    assert out["status"][-1] == "scored" and out["author_probs"][0] is None
 
 
 LANGUAGE_LINES = ["Ich komme heute etwas später nach Hause", "¿Dónde estás? Te estamos esperando",
@@ -315,6 +326,66 @@ def test_killed_run_resumes_exactly_once(tmp_path, lens_root):
     assert_exactly_once(db, n)
     run = rows(db, "SELECT status, (counts->>'scored')::INT FROM runs")
     assert run == [("finished", n)], "the resumed run must finish the same run row"
+
+
+SERVICE_ONLY_TELEGRAM = {"name": "Quiet", "type": "private_group", "id": 4000000009, "messages": [
+    {"id": 1, "type": "service", "date": "2024-01-15T09:00:00", "date_unixtime": "1705305600", "actor": "Ana",
+     "actor_id": "user1", "action": "create_group", "title": "Quiet", "members": ["Ana"], "text": "",
+     "text_entities": []}]}
+
+
+def test_an_empty_corpus_is_a_clean_no_op(tmp_path, lens_root, capsys):
+    # A Telegram export of service messages only ingests to a corpus with the columns and 0 rows.
+    export = tmp_path / "tg" / "result.json"
+    export.parent.mkdir()
+    export.write_text(json.dumps(SERVICE_ONLY_TELEGRAM))
+    assert ingest([export.parent], tmp_path / "c.parquet").written == 0
+    db = tmp_path / "db.duckdb"
+    for attempt in (1, 2):
+        counts = run_job(lens_root, db, tmp_path / "c.parquet")
+        assert counts["messages"] == counts["scored"] == counts["inserted"] == 0
+        assert "nothing to score: 0 messages in 1 files" in capsys.readouterr().out
+        # Each run is recorded as finished with zero counts, like a re-run with nothing new.
+        assert rows(db, "SELECT status, (counts->>'messages')::INT FROM runs") == [("finished", 0)] * attempt
+    assert rows(db, "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM predictions)") == [(0, 0)]
+    assert not any(Path(f"{db}.work").iterdir())
+
+
+def test_folder_searches_leave_out_the_database_and_work_folders(tmp_path):
+    folder = tmp_path / "c"
+    write_corpus(folder / "a.parquet", 5)
+    write_corpus(folder / "db.duckdb.work" / "0123" / "part-00000-00000-00000.parquet", 5)  # default work folder
+    write_corpus(folder / "shards" / "0123" / "done.parquet", 5)                              # --work-dir=c/shards
+    (folder / "db.duckdb").write_bytes(b"")
+    exclude = (folder / "db.duckdb", folder / "shards")
+    assert corpus.find_files([str(folder)], exclude) == [(folder / "a.parquet").resolve()]
+    assert corpus.find_files([str(folder / "**" / "*.parquet")], exclude) == [(folder / "a.parquet").resolve()]
+    with pytest.raises(corpus.CorpusError, match=r"done.parquet: a scoring work file \(shard\) or the database"):
+        corpus.find_files([str(folder / "shards" / "0123" / "done.parquet")], exclude)
+    with pytest.raises(corpus.CorpusError, match=r"shards: no .parquet files found there"):
+        corpus.find_files([str(folder / "shards")], exclude)
+
+
+def test_a_database_inside_the_corpus_folder_resumes_exactly_once(tmp_path, lens_root, lenses, capsys):
+    from accelerate import PartialState
+
+    n, folder = 60, tmp_path / "c"
+    write_corpus(folder / "c.parquet", n)
+    db = folder / "db.duckdb"
+    # An interrupted run, as a kill leaves it: a `running` row and 3 of 8 shards in c/db.duckdb.work/<key>/.
+    settings = ScoreSettings(inputs=str(folder), db=str(db), lenses=str(lens_root), chunk_rows=8, progress=False)
+    scorer = scoring.Scorer(lenses)
+    plan = scoring_run.plan_run(settings, PartialState(cpu=True), scorer, db, Path(f"{db}.work"), "{}")
+    plan.todo = plan.todo[:3]
+    scoring_run.score_units(plan, scorer, 0, 1, False)
+    assert len(list(folder.glob("db.duckdb.work/*/part-*.parquet"))) == 3
+    assert rows(db, "SELECT status FROM runs") == [("running",)]
+
+    counts = run_job(lens_root, db, folder, chunk_rows=8)
+    assert "5 of 8 units to do" in capsys.readouterr().out
+    assert counts["scored"] == n
+    assert_exactly_once(db, n)
+    assert rows(db, "SELECT status, (counts->>'scored')::INT FROM runs") == [("finished", n)]
 
 
 def test_two_processes_under_accelerate_launch_match_one(tmp_path, lens_root):

@@ -73,6 +73,24 @@ def test_adhoc_sql_is_read_only(in_demo, capsys):
     assert capsys.readouterr().out.splitlines() == ["n", "329"]
 
 
+@pytest.mark.parametrize("sql, match", [
+    ("COPY (SELECT * FROM messages) TO '{dir}/leak.csv'", r'Cannot access file ".*leak.csv" - file system operations'),
+    ("EXPORT DATABASE '{dir}/leak'", r'Cannot access (file|directory) ".*leak.*" - file system operations'),
+    ("SELECT * FROM read_csv('/etc/passwd')", r'Cannot access file "/etc/passwd" - file system operations'),
+    ("INSTALL httpfs", r"file system operations are disabled by configuration"),
+    ("LOAD httpfs", r"Loading external extensions is disabled"),
+    ("SET enable_external_access = true", r'Cannot change configuration option "enable_external_access"'),
+])
+def test_adhoc_sql_cannot_touch_the_machine(in_demo, tmp_path, capsys, sql, match):
+    """External access is off and locked: no file written or read outside the database, no extension."""
+    assert cli.main(["sql", "--sql", sql.format(dir=tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"^error: \w+Exception in the SQL", err) and re.search(match, err)
+    assert list(tmp_path.iterdir()) == []
+    # The saved queries still get the macros of queries/macros.sql, defined before the lock.
+    assert cli.main(["sql", "shift_summary"]) == 0
+
+
 @pytest.mark.parametrize("argv, match", [
     (["no_such_query"], r"no query named 'no_such_query'"),
     (["shift_summary", "--param", "nope"], r"--param expects NAME=VALUE, got 'nope'"),

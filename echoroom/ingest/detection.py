@@ -31,6 +31,7 @@ READERS: dict[str, Callable] = {
     "parquet": tabular.read_parquet,
 }
 assert tuple(READERS) == FORMATS
+_TEXT_BYTES = bytes([9, 10, 12, 13, 27, *range(32, 256)])  # all but the control bytes
 _FIRST_KEY = re.compile(r'\s*\{\s*"([^"]*)"\s*:')
 
 
@@ -70,6 +71,10 @@ def _sniff(entry: Entry) -> str:
     raw = entry.head()
     if raw.startswith(b"PAR1"):
         return "parquet"
+    if _binary(raw):
+        raise IngestError(f"{entry.label}: cannot tell the export format from its content: it is "
+                          "not text (control bytes, or mostly bytes that are not UTF-8, at its "
+                          f"start){_supported(None)}")
     head = raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
     if whatsapp.looks_like(head):
         return "whatsapp"
@@ -93,6 +98,17 @@ def _sniff(entry: Entry) -> str:
         return "csv"
     raise IngestError(f"{entry.label}: cannot tell the export format from its content"
                       f"{_supported(None)}")
+
+
+def _binary(raw: bytes) -> bool:
+    """Whether the start of a file is not text: control bytes (NUL, ...) over 1 in 100, or bytes that
+    are not UTF-8 over 1 in 10 (a legacy 8-bit encoding with a few accents is still read, and its
+    lines reported one by one)."""
+    if not raw:
+        return False
+    controls = len(raw.translate(None, _TEXT_BYTES))
+    invalid = raw.decode("utf-8", errors="replace").count("\ufffd")
+    return controls * 100 > len(raw) or invalid * 10 > len(raw)
 
 
 def _supported(forced: str | None) -> str:

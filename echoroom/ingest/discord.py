@@ -13,7 +13,6 @@ Dates are ISO 8601 with an offset in current versions; older versions wrote loca
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -90,38 +89,35 @@ def _read_csv(entry: Entry, session: Session) -> Iterator[Message]:
     conversation = f"{PLATFORM}:{match['id'] if match else channel}"
     clock = session.clock(entry.label)
     repeats = Repeats(PLATFORM)
-    with entry.text_stream() as text:
-        rows = csv.reader(text)
-        header = next(rows, None)
-        if header != CSV_HEADER:
-            session.bad(entry.label, 1, f"expected the DiscordChatExporter CSV header "
-                        f"{','.join(CSV_HEADER)}, found {','.join(header or [])!r}")
-            return
-        line = rows.line_num + 1
-        for row in rows:
-            start, line = line, rows.line_num + 1
-            if len(row) != len(CSV_HEADER):
-                session.bad(entry.label, start, f"expected {len(CSV_HEADER)} fields, found "
-                            f"{len(row)}")
-                continue
-            author_id, author, date, content, attachments, _ = row
-            content = content.replace("\r\n", "\n")  # a CRLF file's line breaks in a field
-            if not content.strip():
-                session.skip(NO_TEXT)
-                continue
-            try:
-                sent_at, when = clock.instant(_legacy(date))
-            except ValueError as e:
-                session.bad(entry.label, start, str(e))
-                continue
-            # The author id (stable across renames) keys the id; keyed like a name when
-            # pseudonymising, or the id would let anyone confirm who wrote what.
-            yield Message(
-                message_id=repeats.message_id(conversation, when, session.sender(author_id),
-                                              content),
-                conversation_id=conversation, sender=session.sender(author), sent_at=sent_at,
-                text=content,
-                channel=channel, reply_to=None, platform=PLATFORM)
+    rows = entry.rows(session.bad)
+    _, header = next(rows, (1, None))
+    if header != CSV_HEADER:
+        session.bad(entry.label, 1, f"expected the DiscordChatExporter CSV header "
+                    f"{','.join(CSV_HEADER)}, found {','.join(header or [])!r}")
+        return
+    for start, row in rows:
+        if len(row) != len(CSV_HEADER):
+            session.bad(entry.label, start, f"expected {len(CSV_HEADER)} fields, found "
+                        f"{len(row)}")
+            continue
+        author_id, author, date, content, attachments, _ = row
+        content = content.replace("\r\n", "\n")  # a CRLF file's line breaks in a field
+        if not content.strip():
+            session.skip(NO_TEXT)
+            continue
+        try:
+            sent_at, when = clock.instant(_legacy(date))
+        except ValueError as e:
+            session.bad(entry.label, start, str(e))
+            continue
+        # The author id (stable across renames) keys the id; keyed like a name when
+        # pseudonymising, or the id would let anyone confirm who wrote what.
+        yield Message(
+            message_id=repeats.message_id(conversation, when, session.sender(author_id),
+                                          content),
+            conversation_id=conversation, sender=session.sender(author), sent_at=sent_at,
+            text=content,
+            channel=channel, reply_to=None, platform=PLATFORM)
 
 
 def _legacy(date: str) -> str | datetime:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from echoroom.ingest.clock import LocalClock
 from echoroom.ingest.errors import IngestError
 from echoroom.ingest.schema import COLUMNS, Message
+from echoroom.ingest.source import MalformedJson
 
 FORMATS = ("whatsapp", "discord", "telegram", "slack", "csv", "jsonl", "parquet")
 DATE_ORDERS = ("dmy", "mdy", "ymd")
@@ -146,6 +147,9 @@ class Session:
         line; ``build`` returns None for a record it counted with ``skip``.
         """
         for line, item in items:
+            if isinstance(item, MalformedJson):  # e.g. bytes that are not UTF-8 in this record
+                self.bad(label, item.line, item.problem)
+                continue
             try:
                 message = build(item, *args)
             except (KeyError, TypeError, ValueError) as e:

@@ -4,6 +4,10 @@ Text is UTF-8; a leading byte-order mark is dropped. Lines are split on ``\\n`` 
 trimmed), never on the Unicode line separators that ``str.splitlines`` also honours, because those
 occur inside chat messages.
 
+One decoding policy for every text format: bytes that are not UTF-8 are decoded as escapes
+(``surrogateescape``), and a record (a line, a CSV row, a JSON array element) holding one is reported
+through ``Session.bad`` at its line, never raised as a ``UnicodeDecodeError`` nor written.
+
 JSON documents are held as text and decoded one value at a time (``JsonDocument``): a 500 MB
 Telegram export costs about its own size in memory rather than the many times more a full
 ``json.load`` tree takes, and every record knows the line it starts on for error messages.
@@ -11,6 +15,7 @@ Telegram export costs about its own size in memory rather than the many times mo
 
 from __future__ import annotations
 
+import csv
 import glob
 import io
 import json
@@ -24,6 +29,7 @@ from pathlib import Path, PurePosixPath
 from echoroom.ingest.errors import IngestError
 
 _BOM = "\ufeff"
+_ESCAPED = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, as surrogateescape decodes it
 _WS = re.compile(r"\s*")
 _decoder = json.JSONDecoder()
 
@@ -69,37 +75,58 @@ class Entry:
             return f.read(size)
 
     def lines(self, bad: Callable[[str, int, str], None] | None = None) -> Iterator[tuple[int, str]]:
-        """(line number, text) pairs. Bytes that are not UTF-8 go to ``bad`` with the line; with no
-        ``bad`` they are replaced (for sniffing)."""
+        """(line number, text) pairs. A line holding bytes that are not UTF-8 goes to ``bad``; with no
+        ``bad`` such bytes are replaced (for sniffing)."""
         with self.open() as f:
             for number, raw in enumerate(f, 1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    if bad is not None:
-                        bad(self.label, number, f"not UTF-8 text ({e.reason} at byte {e.start})")
-                        continue
+                line = raw.decode("utf-8", errors="surrogateescape")
+                problem = not_utf8(line)
+                if problem and bad is not None:
+                    bad(self.label, number, problem)
+                    continue
+                if problem:
                     line = raw.decode("utf-8", errors="replace")
                 if number == 1:
                     line = line.removeprefix(_BOM)
                 yield number, line.rstrip("\n").rstrip("\r")
 
-    @contextmanager
-    def text_stream(self) -> Iterator[io.TextIOBase]:
-        """The file as text, for the csv module (which needs ``newline=''`` to keep line breaks
-        inside quoted fields)."""
+    def rows(self, bad: Callable[[str, int, str], None], delimiters: str = ",") -> Iterator[tuple[int, list[str]]]:
+        """(line the record starts on, fields) of a CSV file, the header first; the delimiter is the
+        one of ``delimiters`` found most often on the first line. A record holding bytes that are not
+        UTF-8 goes to ``bad``; such a header stops the file, since no column could be named."""
         with self.open() as f:
-            yield io.TextIOWrapper(f, encoding="utf-8-sig", newline="")
+            text = io.TextIOWrapper(f, encoding="utf-8-sig", errors="surrogateescape", newline="")
+            first = text.readline()
+            text.seek(0)
+            # newline='' keeps line breaks inside quoted fields for the csv module
+            records = csv.reader(text, delimiter=max(delimiters, key=first.count))
+            line = 1
+            for row in records:
+                start, line = line, records.line_num + 1
+                problem = not_utf8("".join(row))
+                if problem and start == 1:
+                    raise IngestError(f"{self.label}:1: header line is {problem}")
+                if problem:
+                    bad(self.label, start, problem)
+                    continue
+                yield start, row
 
     def json(self) -> JsonDocument:
         with self.open() as f:
             data = f.read()
         try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise MalformedJson(data.count(b"\n", 0, e.start) + 1,
-                                f"not UTF-8 text ({e.reason})") from None
-        return JsonDocument(text)
+            return JsonDocument(data.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            return JsonDocument(data.decode("utf-8-sig", errors="surrogateescape"), escaped=True)
+
+
+def not_utf8(text: str) -> str | None:
+    """What is wrong with ``text`` decoded by this module when it held bytes that are not UTF-8."""
+    found = _ESCAPED.search(text)
+    if found is None:
+        return None
+    return (f"not UTF-8 text (byte 0x{ord(found[0]) - 0xDC00:02x}); export the chat again as UTF-8 "
+            "or convert the file, e.g. iconv -f WINDOWS-1252 -t UTF-8")
 
 
 class Tree:
@@ -136,9 +163,10 @@ class JsonDocument:
     yields ``value_pos``; for each, the caller may decode the value with ``value``, walk into it
     with ``object``/``array`` (to the end), or ignore it, in which case it is skipped."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, escaped: bool = False):
         self.text = text
         self.end = 0
+        self.escaped = escaped  # whether the text holds bytes that are not UTF-8, as escapes
         self._line_pos, self._line = 0, 1
 
     def line(self, pos: int) -> int:
@@ -148,11 +176,17 @@ class JsonDocument:
         self._line_pos = pos
         return self._line
 
-    def value(self, pos: int):
+    def value(self, pos: int, check: bool = True):
+        """The value at ``pos``; one holding bytes that are not UTF-8 raises ``MalformedJson`` at
+        their line (unless not ``check``ed: a value skipped), after which the walk goes on past it."""
+        start = _WS.match(self.text, pos).end()
         try:
-            obj, self.end = _decoder.raw_decode(self.text, _WS.match(self.text, pos).end())
+            obj, self.end = _decoder.raw_decode(self.text, start)
         except json.JSONDecodeError as e:
-            raise MalformedJson(e.lineno, f"invalid JSON: {e.msg}") from None
+            problem = self.escaped and not_utf8(self.text[e.pos:e.pos + 1])
+            raise MalformedJson(e.lineno, problem or f"invalid JSON: {e.msg}") from None
+        if check and self.escaped and (found := _ESCAPED.search(self.text, start, self.end)):
+            raise MalformedJson(self.line(found.start()), not_utf8(found[0]))
         return obj
 
     def object(self, pos: int) -> Iterator[tuple[str, int]]:
@@ -162,9 +196,16 @@ class JsonDocument:
         return self._walk(pos, "[", "]")
 
     def items(self, pos: int) -> Iterator[tuple[int, object]]:
-        """(line, decoded value) for each element of the array at ``pos``."""
+        """(line, decoded value) for each element of the array at ``pos``; an element that cannot be
+        decoded but can be stepped over (bytes that are not UTF-8) is given as its ``MalformedJson``."""
         for vpos in self.array(pos):
-            yield self.line(vpos), self.value(vpos)
+            line = self.line(vpos)
+            try:
+                yield line, self.value(vpos)
+            except MalformedJson as e:
+                if self.end <= vpos:  # invalid JSON: the walk cannot go on
+                    raise
+                yield line, e
 
     def _walk(self, pos, opening, closing):
         pos = self._expect(pos, opening)
@@ -181,7 +222,7 @@ class JsonDocument:
             self.end = vpos
             yield (key, vpos) if opening == "{" else vpos
             if self.end <= vpos:
-                self.value(vpos)  # the caller ignored it
+                self.value(vpos, check=False)  # the caller ignored it
             pos = _WS.match(self.text, self.end).end()
             if self.text.startswith(",", pos):
                 pos += 1

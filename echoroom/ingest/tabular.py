@@ -13,7 +13,6 @@ record batch, so memory does not grow with the file.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 
@@ -30,22 +29,16 @@ DEFAULT_PLATFORM = "tabular"
 
 
 def read_csv(entry: Entry, session: Session) -> Iterator[Message]:
-    with entry.text_stream() as text:
-        first = text.readline()
-        delimiter = max(",;\t|", key=first.count)
-        text.seek(0)
-        rows = csv.reader(text, delimiter=delimiter)
-        names = next(rows, [])
-        rows_to = _Rows(entry, session, names)
-        line = rows.line_num + 1
-        for row in rows:
-            start, line = line, rows.line_num + 1
-            if not row:
-                continue
-            if len(row) != len(names):
-                session.bad(entry.label, start, f"expected {len(names)} fields, found {len(row)}")
-                continue
-            yield from rows_to.message(dict(zip(names, row)), start)
+    rows = entry.rows(session.bad, delimiters=",;\t|")
+    _, names = next(rows, (1, []))
+    rows_to = _Rows(entry, session, names)
+    for start, row in rows:
+        if not row:
+            continue
+        if len(row) != len(names):
+            session.bad(entry.label, start, f"expected {len(names)} fields, found {len(row)}")
+            continue
+        yield from rows_to.message(dict(zip(names, row)), start)
 
 
 def read_jsonl(entry: Entry, session: Session) -> Iterator[Message]:

@@ -22,7 +22,7 @@ from echoroom import settings as S
 from echoroom.report import charts
 from echoroom.report.data import gather, open_scope, previous_summary
 from echoroom.report.settings import ReportError, ReportSettings
-from echoroom.report.view import context
+from echoroom.report.view import context, neutralise
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "reports"
 # Gmail clips an HTML body past 102 KB behind a "view entire message" link; stay under that.
@@ -114,7 +114,7 @@ def build(settings: ReportSettings) -> dict:
     """
     con = open_scope(settings)
     try:
-        data = gather(con, settings)
+        data = neutralise(gather(con, settings))  # the charts show names and terms too
     finally:
         con.close()
     previous = previous_summary(settings)
@@ -129,7 +129,7 @@ def build(settings: ReportSettings) -> dict:
     html_path.write_text(render("report.html.j2", page), encoding="utf-8")
 
     values = context(data, settings, previous, include_text=settings.include_text)
-    message = letter(values, charts.pngs(specs, scale=1.5), f"{settings.title}: {values['period']}")
+    message = letter(values, charts.pngs(specs, scale=1.5), f"{values['title']}: {values['period']}")
     eml_path = out / "report.eml"
     eml_path.write_bytes(bytes(message))
 

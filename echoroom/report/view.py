@@ -1,4 +1,10 @@
-"""Display values: the templates get strings and flags, never raw numbers to work on."""
+"""Display values: the templates get strings and flags, never raw numbers to work on.
+
+Every string from the database or the user (senders, conversations, channels, message text,
+terms, the title and filters) passes through ``neutralise``: bidirectional control characters,
+which would visually reorder what follows them in the HTML report, the email and a chart, show as
+a visible marker such as ``[U+202E]`` instead. HTML escaping is the templates' (autoescape).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,24 @@ import json
 
 from echoroom.labels import LABELS
 from echoroom.report.settings import ReportSettings
+
+# Embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), the direction marks (U+200E,
+# U+200F) and the Arabic letter mark (U+061C): each can reorder the text around it on screen.
+BIDI_CONTROLS = frozenset([*map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A)),
+                           "\u200e", "\u200f", "\u061c"])
+_VISIBLE = {ord(c): f"[U+{ord(c):04X}]" for c in BIDI_CONTROLS}
+
+
+def neutralise(value):
+    """``value`` with every bidi control in its strings (inside dicts, lists and tuples too) shown
+    as ``[U+XXXX]``; anything else is returned as it is."""
+    if isinstance(value, str):
+        return value.translate(_VISIBLE)
+    if isinstance(value, dict):
+        return {k: neutralise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(neutralise(v) for v in value)
+    return value
 
 
 def pct(x: float | None) -> str:
@@ -59,7 +83,11 @@ def _metrics(raw: str | None) -> str:
 
 
 def context(data: dict, settings: ReportSettings, previous: dict | None, include_text: bool) -> dict:
-    """Everything a template shows, ready to print."""
+    """Everything a template shows, ready to print, with every string ``neutralise``d."""
+    return neutralise(_context(neutralise(data), settings, previous, include_text))
+
+
+def _context(data: dict, settings: ReportSettings, previous: dict | None, include_text: bool) -> dict:
     s = data["summary"]
     start, end = settings.period()
     scope = [f"{k} = {v}" for k, v in (("conversation", settings.conversation),

@@ -48,19 +48,36 @@ def parse_columns(spec: str) -> dict[str, str]:
     return mapping
 
 
-def find_files(inputs: list[str]) -> list[Path]:
-    """Parquet files named by paths, folders (searched recursively) or globs, sorted, each once."""
+def _scoring_output(path: Path, exclude: tuple[Path, ...]) -> bool:
+    """Whether ``path`` is (inside) one of ``exclude`` or a ``*.duckdb.work`` folder: a database's
+    scoring work folder (its shards and ``done.parquet``), never corpus input."""
+    if any(path == x or x in path.parents for x in exclude):
+        return True
+    return any(p.name.endswith(".duckdb.work") for p in path.parents)
+
+
+def find_files(inputs: list[str], exclude: tuple[Path, ...] | list[Path] = ()) -> list[Path]:
+    """Parquet files named by paths, folders (searched recursively) or globs, sorted, each once.
+
+    Folder and glob searches leave out ``exclude`` (the run's database and work folder) and every
+    ``*.duckdb.work`` folder, so a database kept inside the corpus folder never feeds its own shards
+    back as corpus input; a file named outright there is an error."""
+    skip = tuple(Path(x).resolve() for x in exclude)
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             matches = sorted(path.rglob("*.parquet"))
         elif path.is_file():
+            if _scoring_output(path.resolve(), skip):
+                raise CorpusError(f"input {item}: a scoring work file (shard) or the database, not corpus input; "
+                                  "leave it out of the inputs")
             matches = [path]
         elif glob.has_magic(item):
             matches = sorted(Path(p) for p in glob.glob(item, recursive=True) if Path(p).is_file())
         else:
             raise CorpusError(f"input {item}: no such file, folder or glob match; check the path")
+        matches = [m for m in matches if not _scoring_output(m.resolve(), skip)]
         if not matches:
             raise CorpusError(f"input {item}: no .parquet files found there")
         found.extend(matches)
@@ -145,12 +162,13 @@ def _check_schema(path: Path, schema: pa.Schema, mapping: dict[str, str]) -> tup
     return rename, extras
 
 
-def inspect(inputs: list[str], columns: dict[str, str] | None = None) -> Corpus:
-    """Find and check every file of the corpus, reading all of it once, a row group at a time."""
+def inspect(inputs: list[str], columns: dict[str, str] | None = None, exclude: tuple[Path, ...] = ()) -> Corpus:
+    """Find and check every file of the corpus, reading all of it once, a row group at a time;
+    ``exclude``: the run's database and work folder (see ``find_files``)."""
     files: list[CorpusFile] = []
     ids: list[pa.Array] = []
     owners: list[pa.Array] = []  # file index per id, for naming files in the duplicate error
-    for path in find_files(inputs):
+    for path in find_files(inputs, exclude):
         try:
             pf = pq.ParquetFile(path)
             rename, extras = _check_schema(path, pf.schema_arrow, columns or {})

@@ -73,7 +73,7 @@ def run_key(versions: dict[str, str], corpus: Corpus, columns: dict[str, str], c
 def plan_run(settings, state, scorer: Scorer, db: Path, work: Path, settings_json: str) -> Plan:
     """Main process only: check the corpus, then open or resume the run (the first write)."""
     columns = corpus_mod.parse_columns(settings.columns)
-    corpus = corpus_mod.inspect(settings.input_list(), columns)
+    corpus = corpus_mod.inspect(settings.input_list(), columns, exclude=(db, work))
     versions = scorer.versions
     run_dir = work / run_key(versions, corpus, columns, settings.chunk_rows, settings.language_list())
     meta_path = run_dir / "run.json"
@@ -138,6 +138,30 @@ def score_units(plan: Plan, scorer: Scorer, rank: int, world: int, progress: boo
     return written
 
 
+def _shard_counts(con, shards: list[str], run_dir: Path, plan: Plan) -> dict:
+    """Check the shards (each message id once, the expected count) and count what they hold."""
+    counts = {"rows": 0, "scored": 0, "skipped": 0, "truncated": 0, "skipped_language": {}}
+    if shards:
+        # Every shard row carries its message id: check the whole set before loading it.
+        bad = store.query(con, "shard_duplicates", {"files": shards}).fetchall()
+        if bad:
+            raise RuntimeError(f"{run_dir}: message ids in more than one shard, e.g. {bad[:3]}; "
+                               "delete that folder and run again")
+        got = store.query(con, "shard_counts", {"files": shards}).fetchall()[0]
+        counts.update({k: int(v or 0) for k, v in zip(("rows", "scored", "skipped", "truncated"), got)})
+        # Messages left out for their language, by language: {"de": 9, "es": 3}.
+        counts["skipped_language"] = {
+            reason.removeprefix(language.REASON): int(n)
+            for reason, n in store.query(con, "shard_skips", {"files": shards}).fetchall()
+            if reason.startswith(language.REASON)}
+    expected = plan.corpus.rows - plan.already
+    if counts["rows"] != expected:
+        raise RuntimeError(f"{run_dir}: shards hold {counts['rows']} messages, expected {expected}; "
+                           "delete that folder and run again")
+    counts.update(messages=plan.corpus.rows, already_scored=plan.already)
+    return counts
+
+
 def load_run(plan: Plan, db: Path, versions: dict[str, str], seconds: float, keep_shards: bool) -> dict:
     """Main process only, after every process finished: shards -> DuckDB in one transaction."""
     run_dir = Path(plan.run_dir)
@@ -148,29 +172,13 @@ def load_run(plan: Plan, db: Path, versions: dict[str, str], seconds: float, kee
     params = {"files": shards, "run_id": plan.run_id}
     con = store.connect(db)
     try:
-        # Every shard row carries its message id: check the whole set before loading it.
-        bad = store.query(con, "shard_duplicates", {"files": shards}).fetchall()
-        if bad:
-            raise RuntimeError(f"{run_dir}: message ids in more than one shard, e.g. {bad[:3]}; "
-                               "delete that folder and run again")
-        counts = dict(zip(("rows", "scored", "skipped", "truncated"),
-                          store.query(con, "shard_counts", {"files": shards}).fetchall()[0]))
-        counts = {k: int(v or 0) for k, v in counts.items()}
-        # Messages left out for their language, by language: {"de": 9, "es": 3}.
-        counts["skipped_language"] = {
-            reason.removeprefix(language.REASON): int(n)
-            for reason, n in store.query(con, "shard_skips", {"files": shards}).fetchall()
-            if reason.startswith(language.REASON)}
-        expected = plan.corpus.rows - plan.already
-        if counts["rows"] != expected:
-            raise RuntimeError(f"{run_dir}: shards hold {counts['rows']} messages, expected {expected}; "
-                               "delete that folder and run again")
-        counts.update(messages=plan.corpus.rows, already_scored=plan.already)
+        counts = _shard_counts(con, shards, run_dir, plan)
         con.begin()
-        store.query(con, "insert_messages", params)
         before = con.execute("SELECT count(*) FROM predictions").fetchone()[0]
-        store.query(con, "insert_predictions", {**params, "author_version": versions["author"],
-                                                "reader_version": versions["reader"]})
+        if shards:  # none for an empty corpus (0 rows): the run finishes with zero counts
+            store.query(con, "insert_messages", params)
+            store.query(con, "insert_predictions", {**params, "author_version": versions["author"],
+                                                    "reader_version": versions["reader"]})
         counts["inserted"] = con.execute("SELECT count(*) FROM predictions").fetchone()[0] - before
         store.query(con, "finish_run", {"run_id": plan.run_id, "finished_at": datetime.now(timezone.utc),
                                         "counts": json.dumps(counts), "seconds": seconds})
@@ -211,7 +219,9 @@ def run(settings, state, settings_json: str = "{}") -> dict | None:
     if isinstance(box[0], CorpusError):
         raise box[0]
     plan: Plan = box[0]
-    if state.is_main_process:
+    if state.is_main_process and not plan.units:
+        print(f"run {plan.run_id}: nothing to score: 0 messages in {len(plan.corpus.files)} files", flush=True)
+    elif state.is_main_process:
         print(f"run {plan.run_id}: {plan.corpus.rows} messages in {len(plan.corpus.files)} files, "
               f"{plan.already} already scored by these lens versions; {len(plan.todo)} of {plan.units} "
               f"units to do on {state.num_processes} process(es)", flush=True)

@@ -23,6 +23,9 @@ from echoroom.lenses.reading import Reader  # noqa: E402
 from echoroom.scoring.language import LanguageDetector  # noqa: E402
 
 LENSES = ("author", "reader")
+# Characters that show nothing: zero-width space, non-joiner and joiner, word joiner, byte-order mark
+# and the replacement character. Text of only these and whitespace is skipped as "empty text".
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\ufffd"))
 PROBS_TYPE = pa.list_(pa.float32(), NUM_LABELS)
 
 
@@ -57,11 +60,16 @@ class Scorer(Reader):
         return {n: v + suffix for n, v in self.lenses.versions.items()}
 
 
+def blank(text: str) -> bool:
+    """Whether ``text`` shows nothing: only whitespace and invisible characters."""
+    return not text.translate(_INVISIBLE).strip()
+
+
 def predict_table(scorer: Scorer, table: pa.Table) -> pa.Table:
     """A canonical message table plus language, status, truncation and each lens's predictions."""
     texts = table.column("text").to_pylist()
     languages = scorer.languages.detect(texts)
-    reasons = [("null text" if t is None else "empty text" if not t.strip() else scorer.languages.reason(lang))
+    reasons = [("null text" if t is None else "empty text" if blank(t) else scorer.languages.reason(lang))
                for t, lang in zip(texts, languages)]
     keep = [i for i, r in enumerate(reasons) if r is None]
     probs, n_tokens, cut = scorer.read([texts[i] for i in keep])
