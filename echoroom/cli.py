@@ -116,7 +116,7 @@ def _email(args) -> int:
         for option, address in [("--to", a) for a in to] + [("--from", sender)]:
             # A line break would start a new header (Bcc: ...): the email library refuses it with a
             # traceback; say which address it is instead.
-            if any(ord(c) < 32 or ord(c) == 127 for c in address):
+            if mail.unsafe(address):
                 raise mail.MailError(f"{option} {address!r}: an address cannot contain a line break "
                                      "or other control character")
         message = mail.addressed(args.eml, to, sender)

@@ -91,6 +91,11 @@ def read(path: str | Path) -> EmailMessage:
         return email.message_from_binary_file(f, _class=EmailMessage, policy=email.policy.SMTP)
 
 
+def unsafe(address: str) -> bool:
+    """A line break or other control character: it would start a new header (Bcc: ...)."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in address)
+
+
 def address(message: EmailMessage, to: list[str], sender: str) -> EmailMessage:
     """The message with its envelope headers set (a report .eml is written unaddressed)."""
     if not to:

@@ -103,6 +103,8 @@ def test_toml_dates_are_accepted_for_the_report_period(tmp_path):
      r"scoring.languages: languages=en,klingon: 'klingon' unknown to the language detector: expected ISO 639-1"),
     ("log_level = 'loud'\n" + MINIMAL, r"log_level: 'loud' is not one of debug, info, warning"),
     (MINIMAL + "[email]\nmode = 'send'\n", r"email.recipients: empty, but email.mode is send"),
+    (MINIMAL + '[email]\nrecipients = ["a@example.com\\nBcc: x@example.net"]\n',
+     r"email.recipients\[0\]: 'a@example.com\\nBcc: x@example.net': an address cannot contain a line break"),
     (MINIMAL + "[email]\nmode = 'send'\nrecipients = ['a@example.com']\n"
      "[smtp]\nhost = 'smtp.example.com'\nsecurity = 'none'\n",
      r"smtp.security: none sends in clear text.*not to smtp.example.com"),

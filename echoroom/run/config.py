@@ -171,6 +171,13 @@ def from_dict(data: dict, source: str, base: Path) -> Config:
 
     email = _section(source, data.get("email", {}), "email", "email.")
     smtp = _section(source, data.get("smtp", {}), "smtp", "smtp.")
+    for i, addr in enumerate(email["recipients"]):
+        if mail.unsafe(addr):
+            raise _fail(source, f"email.recipients[{i}]", f"{addr!r}: an address cannot contain a line break "
+                        "or other control character")
+    if email["sender"] and mail.unsafe(email["sender"]):
+        raise _fail(source, "email.sender", f"{email['sender']!r}: an address cannot contain a line break "
+                    "or other control character")
     if email["mode"] == "send" and not email["recipients"]:
         raise _fail(source, "email.recipients", "empty, but email.mode is send; add addresses or set mode")
     if smtp["security"] == "none" and email["mode"] == "send":
