@@ -127,8 +127,8 @@ def same_sections_in_duckdb(path: Path) -> float:
 
 
 def main(argv: list[str]) -> int:
+    from echoroom.report.render import make
     from echoroom.report.settings import ReportSettings
-    from jobs.report import run
 
     opts = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
     n = int(opts.get("messages", 1_000_000))
@@ -139,7 +139,7 @@ def main(argv: list[str]) -> int:
             synthesise(path, n)
             print(f"synthesised {n:,} scored messages in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
-        run(ReportSettings(db=str(path), out=str(Path(tmp) / "out"), quiet=True))
+        make(ReportSettings(db=str(path), out=str(Path(tmp) / "out"), quiet=True))
         report_s = time.perf_counter() - t0
         base_s = baseline(path)
         same_s = same_sections_in_duckdb(path)

@@ -91,15 +91,20 @@ def read(path: str | Path) -> EmailMessage:
         return email.message_from_binary_file(f, _class=EmailMessage, policy=email.policy.SMTP)
 
 
-def unsafe(address: str) -> bool:
-    """A line break or other control character: it would start a new header (Bcc: ...)."""
-    return any(ord(c) < 32 or ord(c) == 127 for c in address)
+def check_address(address: str) -> str:
+    """``address``, or MailError if it holds a line break or other control character: one would
+    start a new header (Bcc: ...), which the email library refuses only with a traceback."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in address):
+        raise MailError(f"{address!r}: an address cannot contain a line break or other control character")
+    return address
 
 
 def address(message: EmailMessage, to: list[str], sender: str) -> EmailMessage:
     """The message with its envelope headers set (a report .eml is written unaddressed)."""
     if not to:
         raise MailError("no recipients: give --to ADDRESS (repeat it, or separate with commas)")
+    for a in (*to, sender):
+        check_address(a)
     for header in ("To", "From"):
         del message[header]
     message["From"] = sender

@@ -175,6 +175,14 @@ def test_recipients_are_required(report_eml):
         mail.address(mail.read(report_eml), [], "r@example.com")
 
 
+@pytest.mark.parametrize("to, sender", [(["a@example.com\nBcc: x@example.net"], "r@example.com"),
+                                        (["a@example.com"], "r@example.com\r\nBcc: x@example.net")])
+def test_addressing_refuses_a_line_break_whoever_calls_it(report_eml, to, sender):
+    # The pipeline addresses the email through the same function as the CLI.
+    with pytest.raises(mail.MailError, match="an address cannot contain a line break"):
+        mail.address(mail.read(report_eml), to, sender)
+
+
 @pytest.mark.parametrize("option, value, shown", [
     ("--to", "a@example.com\nBcc: evil@example.net", r"--to 'a@example.com\\nBcc: evil@example.net'"),
     ("--to", "a@example.com,b@example.com\r\nX-Evil: 1", r"--to 'b@example.com\\r\\nX-Evil: 1'"),

@@ -79,12 +79,12 @@ class Entry:
         ``bad`` such bytes are replaced (for sniffing)."""
         with self.open() as f:
             for number, raw in enumerate(f, 1):
-                line = raw.decode("utf-8", errors="surrogateescape")
-                problem = not_utf8(line)
-                if problem and bad is not None:
-                    bad(self.label, number, problem)
-                    continue
-                if problem:
+                try:  # the common case costs one strict decode, nothing more
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    if bad is not None:
+                        bad(self.label, number, not_utf8(raw.decode("utf-8", errors="surrogateescape")))
+                        continue
                     line = raw.decode("utf-8", errors="replace")
                 if number == 1:
                     line = line.removeprefix(_BOM)

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import struct
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -138,3 +139,16 @@ def build(settings: ReportSettings) -> dict:
     return {"html": html_path, "eml": eml_path, "settings": settings_path,
             "messages": data["summary"]["messages"], "period": period_key(settings, data["summary"]),
             "content_hash": content_hash(values), "left_out": values["left_out"]}
+
+
+def make(settings: ReportSettings) -> dict:
+    """``build``, saying what it does unless ``settings.quiet``: the effective settings first, then
+    what was written and how long it took. ``echoroom report`` and ``jobs/report.py`` both call it."""
+    if not settings.quiet:
+        print("report settings:\n" + S.describe(settings), flush=True)
+    t0 = time.perf_counter()
+    written = build(settings)
+    if not settings.quiet:
+        print(f"{written['messages']:,} messages in scope; wrote {written['html']}, {written['eml']} "
+              f"and {written['settings']} in {time.perf_counter() - t0:.1f} s")
+    return written

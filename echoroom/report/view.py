@@ -83,8 +83,9 @@ def _metrics(raw: str | None) -> str:
 
 
 def context(data: dict, settings: ReportSettings, previous: dict | None, include_text: bool) -> dict:
-    """Everything a template shows, ready to print, with every string ``neutralise``d."""
-    return neutralise(_context(neutralise(data), settings, previous, include_text))
+    """Everything a template shows, ready to print, with every string ``neutralise``d (the result is:
+    each string shown comes out of it, so the data need not be neutralised first)."""
+    return neutralise(_context(data, settings, previous, include_text))
 
 
 def _context(data: dict, settings: ReportSettings, previous: dict | None, include_text: bool) -> dict:

@@ -171,13 +171,12 @@ def from_dict(data: dict, source: str, base: Path) -> Config:
 
     email = _section(source, data.get("email", {}), "email", "email.")
     smtp = _section(source, data.get("smtp", {}), "smtp", "smtp.")
-    for i, addr in enumerate(email["recipients"]):
-        if mail.unsafe(addr):
-            raise _fail(source, f"email.recipients[{i}]", f"{addr!r}: an address cannot contain a line break "
-                        "or other control character")
-    if email["sender"] and mail.unsafe(email["sender"]):
-        raise _fail(source, "email.sender", f"{email['sender']!r}: an address cannot contain a line break "
-                    "or other control character")
+    addresses = [(f"email.recipients[{i}]", a) for i, a in enumerate(email["recipients"])]
+    for key, addr in addresses + ([("email.sender", email["sender"])] if email["sender"] else []):
+        try:  # mail refuses it too, but only at send time, after a whole run: say it now
+            mail.check_address(addr)
+        except mail.MailError as exc:
+            raise _fail(source, key, str(exc)) from None
     if email["mode"] == "send" and not email["recipients"]:
         raise _fail(source, "email.recipients", "empty, but email.mode is send; add addresses or set mode")
     if smtp["security"] == "none" and email["mode"] == "send":
