@@ -113,7 +113,8 @@ def test_slack_export_without_users_is_not_detected(tmp_path):
     shutil.copytree(EXPORTS / "slack", tmp_path / "export")
     (tmp_path / "export" / "users.json").unlink()
     with pytest.raises(IngestError, match="not a Slack export .* Supported formats: whatsapp, "
-                                          "discord, telegram, slack, csv, jsonl, parquet"):
+                                          "discord, telegram, slack, messenger, instagram, csv, "
+                                          "jsonl, parquet"):
         corpus(tmp_path, tmp_path / "export")
 
 

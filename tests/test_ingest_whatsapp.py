@@ -124,11 +124,6 @@ def test_text_before_any_header_and_invalid_utf8_are_reported(tmp_path):
     assert any("chat.txt:2: not UTF-8" in p for p in summary.problems)
 
 
-def test_local_times_need_a_timezone(tmp_path):
-    with pytest.raises(IngestError, match="local times without a UTC offset; pass --timezone"):
-        corpus(tmp_path, EXPORTS / "android_de_dots.txt")
-
-
 def test_the_demo_chat_parses_whole(tmp_path):
     chats = sorted(DEMO.glob("whatsapp_*.txt"))
     assert chats, "demo chats missing"

@@ -1,10 +1,13 @@
 """Chat exports in, canonical message corpus out: ``ingest(["chat.txt"], "corpus.parquet")``.
 
-One module per export format (whatsapp, discord, telegram, slack, tabular), each yielding
-``Message`` rows; ``detection`` picks the module, ``session`` carries options, pseudonyms, the error
-policy and the summary, ``clock`` the timezone rules, ``source`` the files and archives read,
-``schema`` the corpus columns (the one definition scoring reads too) and stable ids, ``writer`` the
-Parquet writer, ``errors`` the ``IngestError`` they all raise. docs/ingest.md is the user's guide.
+One module per export format (whatsapp, discord, telegram, slack, messenger for Messenger and
+Instagram, tabular), each yielding ``Message`` rows; ``whatsapp_headers`` and ``whatsapp_notices``
+hold WhatsApp's header shapes and its notices in 16 languages. ``detection`` picks the module,
+``session`` carries options, pseudonyms, the error policy and the summary, ``clock`` the timezone
+rules, ``zones`` which zone (``--timezone`` or the machine's), ``source`` the files and archives
+read, ``json_document`` the incremental JSON reader, ``schema`` the corpus columns (the one
+definition scoring reads too) and stable ids, ``writer`` the Parquet writer, ``errors`` the
+``IngestError`` they all raise. docs/ingest.md is the user's guide.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ from echoroom.ingest.schema import COLUMNS, SCHEMA, Message, message_id
 from echoroom.ingest.session import DUPLICATE, FORMATS, Options, Session, Summary
 from echoroom.ingest.writer import CorpusWriter
 
-__all__ = ["COLUMNS", "FORMATS", "SCHEMA", "IngestError", "Message", "Options", "Summary", "detect",
-           "ingest", "message_id"]
+__all__ = ["COLUMNS", "FORMATS", "SCHEMA", "TIMEZONE_KEY", "IngestError", "Message", "Options", "Summary",
+           "detect", "ingest", "message_id"]
+# The corpus file's key-value metadata naming the zone local times were read in (absent when the
+# exports had none); "echoroom.timezone_source" says whether it was --timezone, the local zone or
+# the UTC fallback.
+TIMEZONE_KEY = "echoroom.timezone"
 
 
 def ingest(exports: Iterable[str | os.PathLike], out: str | os.PathLike,
@@ -42,4 +49,7 @@ def ingest(exports: Iterable[str | os.PathLike], out: str | os.PathLike,
                     session.skip(DUPLICATE)
             session.summary.exports.append((str(path), fmt, written))
             session.summary.written += written
+        if session.summary.zone is not None:
+            writer.metadata.update({TIMEZONE_KEY: session.summary.zone.name,
+                                    TIMEZONE_KEY + "_source": session.summary.zone.source})
     return session.summary

@@ -2,7 +2,8 @@
 
 Sources with an offset (Discord, Slack, Telegram's ``date_unixtime``, ISO strings with ``Z`` or
 ``+02:00``) keep it. Sources without one (WhatsApp, Telegram's ``date``, naive CSV columns) are wall
-clock times read in the ``--timezone`` zone, one ``LocalClock`` per conversation, because the
+clock times read in the ``--timezone`` zone (default: the machine's, see ``zones``), one
+``LocalClock`` per conversation, because the
 daylight-saving rule below looks at the previous message of the same conversation:
 
 - a time that occurs twice (the hour repeated when clocks go back) is read as the earlier of the
@@ -16,10 +17,9 @@ daylight-saving rule below looks at the previous message of the same conversatio
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
-
-from echoroom.ingest.errors import IngestError
 
 UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -29,17 +29,17 @@ _MILLIS_FROM = 1e11
 
 
 class LocalClock:
-    def __init__(self, zone: ZoneInfo | None, where: str):
+    def __init__(self, zone: ZoneInfo, where: str, used: Callable[[], None] = lambda: None):
         self.zone = zone
         self.where = where
+        self._used = used  # told once, so the summary names the zone only when it mattered
         self._last: datetime | None = None
 
     def utc(self, wall: datetime) -> datetime:
         """A naive wall-clock time in this clock's zone, as an aware UTC datetime."""
-        if self.zone is None:
-            raise IngestError(f"{self.where} has local times without a UTC offset; pass "
-                              "--timezone with the zone the export was made in (e.g. "
-                              "--timezone Europe/Berlin)")
+        if self._used is not None:
+            self._used()
+            self._used = None
         early = wall.replace(tzinfo=self.zone, fold=0)
         late = wall.replace(tzinfo=self.zone, fold=1)
         chosen = early

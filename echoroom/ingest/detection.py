@@ -1,11 +1,12 @@
 """Which reader an export needs, told from its content (file names only pick a zip's member).
 
 In order: a folder or zip with ``users.json`` and ``channels.json`` is Slack; one with
-``result.json`` is Telegram; a zip with a WhatsApp ``.txt`` is WhatsApp. A file starting with
-``PAR1`` is Parquet; one whose first lines are WhatsApp headers is WhatsApp; a JSON object whose
-first key is ``guild`` is DiscordChatExporter and one with ``chats`` or ``messages`` is Telegram;
-one JSON object per line is JSONL; the DiscordChatExporter CSV header is Discord; any other
-delimited header line is CSV.
+``result.json`` is Telegram; one with ``message_1.json`` files is Messenger, or Instagram when its
+path says so; a zip with a WhatsApp ``.txt`` is WhatsApp. A file starting with ``PAR1`` is Parquet;
+one whose first lines are WhatsApp headers is WhatsApp; a JSON object whose first key is ``guild``
+is DiscordChatExporter, one whose first key is ``participants`` is Messenger (Instagram by its
+path), and one with ``chats`` or ``messages`` is Telegram; one JSON object per line is JSONL; the
+DiscordChatExporter CSV header is Discord; any other delimited header line is CSV.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from echoroom.ingest import discord, slack, tabular, telegram, whatsapp
+from echoroom.ingest import discord, messenger, slack, tabular, telegram, whatsapp
 from echoroom.ingest.errors import IngestError
 from echoroom.ingest.session import FORMATS
 from echoroom.ingest.source import Entry, Tree
@@ -26,6 +27,8 @@ READERS: dict[str, Callable] = {
     "discord": discord.read,
     "telegram": telegram.read,
     "slack": slack.read,
+    "messenger": messenger.read_messenger,
+    "instagram": messenger.read_instagram,
     "csv": tabular.read_csv,
     "jsonl": tabular.read_jsonl,
     "parquet": tabular.read_parquet,
@@ -55,6 +58,10 @@ def _in_tree(tree: Tree, path: Path, forced: str | None) -> tuple[str, Entry | T
         return "slack", tree
     if forced in (None, "telegram") and "result.json" in names:
         return "telegram", names["result.json"]
+    if forced in (None, "messenger", "instagram") and any(map(messenger.MESSAGE_FILE.search, names)):
+        # The members' own paths: the tree looks through a single top folder, which may be it.
+        where = [e.member or e.path.as_posix() for e in names.values()]
+        return forced or messenger.platform_of(path.as_posix(), where), tree
     texts = [e for n, e in names.items() if n.endswith(".txt") and "/" not in n]
     chats = [e for e in texts if forced == "whatsapp" or
              whatsapp.looks_like(e.head().decode("utf-8", errors="replace"))]
@@ -64,7 +71,8 @@ def _in_tree(tree: Tree, path: Path, forced: str | None) -> tuple[str, Entry | T
         raise IngestError(f"{path} holds several chat files ({', '.join(e.name for e in chats)});"
                           " unpack it and pass them one by one")
     raise IngestError(f"{path}: not a Slack export (users.json + channels.json), a Telegram "
-                      f"export (result.json) or a WhatsApp chat zip{_supported(forced)}")
+                      "export (result.json), a Messenger or Instagram download (message_1.json) "
+                      f"or a WhatsApp chat zip{_supported(forced)}")
 
 
 def _sniff(entry: Entry) -> str:
@@ -87,6 +95,8 @@ def _sniff(entry: Entry) -> str:
     first_key = _FIRST_KEY.match(head)
     if "guild" in keys or (not keys and first_key and first_key[1] == "guild"):
         return "discord"
+    if "participants" in keys or (not keys and first_key and first_key[1] == "participants"):
+        return messenger.platform_of(entry.path.as_posix(), [entry.member or entry.path.as_posix()])
     if keys & {"chats", "messages"} or (not keys and first_key and
                                         re.search(r'"(chats|messages)"\s*:', head)):
         return "telegram"

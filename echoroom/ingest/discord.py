@@ -39,26 +39,30 @@ def read(entry: Entry, session: Session) -> Iterator[Message]:
 def _read_json(entry: Entry, session: Session) -> Iterator[Message]:
     # DiscordChatExporter writes guild and channel before messages, so they are known in time.
     try:
-        doc = entry.json()
-        header = {}
-        for key, pos in doc.object(0):
-            if key != "messages":
-                header[key] = doc.value(pos)
-                continue
-            channel_info = header.get("channel") or {}
-            if "id" not in channel_info:
-                session.bad(entry.label, doc.line(pos), "no channel id before the messages: not "
-                            "a DiscordChatExporter JSON export?")
-                return
-            conversation = f"{PLATFORM}:{channel_info['id']}"
-            guild = (header.get("guild") or {}).get("name")
-            channel = " / ".join(filter(None, [guild, channel_info.get("category"),
-                                                "#" + str(channel_info.get("name", ""))]))
-            clock = session.clock(entry.label)
-            yield from session.records(entry.label, doc.items(pos), _json_message,
-                                       conversation, channel, clock, session)
+        with entry.json() as doc:
+            yield from _walk_json(doc, entry, session)
     except MalformedJson as e:
         session.bad(entry.label, e.line, f"{e.problem}; the rest of this file was not read")
+
+
+def _walk_json(doc, entry: Entry, session: Session) -> Iterator[Message]:
+    header = {}
+    for key, pos in doc.object(0):
+        if key != "messages":
+            header[key] = doc.value(pos)
+            continue
+        channel_info = header.get("channel") or {}
+        if "id" not in channel_info:
+            session.bad(entry.label, doc.line(pos), "no channel id before the messages: not "
+                        "a DiscordChatExporter JSON export?")
+            return
+        conversation = f"{PLATFORM}:{channel_info['id']}"
+        guild = (header.get("guild") or {}).get("name")
+        channel = " / ".join(filter(None, [guild, channel_info.get("category"),
+                                            "#" + str(channel_info.get("name", ""))]))
+        clock = session.clock(entry.label)
+        yield from session.records(entry.label, doc.items(pos), _json_message,
+                                   conversation, channel, clock, session)
 
 
 def _json_message(item, conversation, channel, clock, session) -> Message | None:

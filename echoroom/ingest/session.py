@@ -14,14 +14,15 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from echoroom.ingest.clock import LocalClock
 from echoroom.ingest.errors import IngestError
+from echoroom.ingest.json_document import MalformedJson
 from echoroom.ingest.schema import COLUMNS, Message
-from echoroom.ingest.source import MalformedJson
+from echoroom.ingest.zones import Zone, chosen, zone
 
-FORMATS = ("whatsapp", "discord", "telegram", "slack", "csv", "jsonl", "parquet")
+FORMATS = ("whatsapp", "discord", "telegram", "slack", "messenger", "instagram", "csv", "jsonl",
+           "parquet")
 DATE_ORDERS = ("dmy", "mdy", "ymd")
 
 # Reasons a record is not written. A short fixed vocabulary, so summaries add up across formats.
@@ -37,7 +38,7 @@ _PROBLEMS_KEPT = 50  # all are counted; the first ones are kept verbatim for the
 @dataclass(frozen=True)
 class Options:
     format: str | None = None            # None: detect from content
-    timezone: str | None = None          # IANA zone for sources without offsets
+    timezone: str | None = None          # IANA zone for sources without offsets; None: the machine's
     pseudonymize_key: bytes | None = field(default=None, repr=False)
     on_error: str = "stop"               # "stop" raises at the first malformed record; "skip" counts
     date_order: str | None = None        # WhatsApp dates: None detects dmy/mdy from the file
@@ -79,24 +80,21 @@ def key_from_env(variable: str | None) -> bytes | None:
     return key.encode("utf-8")
 
 
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise IngestError(f"unknown timezone {name!r}; use an IANA name such as Europe/Berlin, "
-                          "America/New_York or UTC") from None
-
-
 @dataclass
 class Summary:
     written: int = 0
     skipped: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)   # the first malformed records, verbatim
     exports: list[tuple[str, str, int]] = field(default_factory=list)  # (path, format, written)
+    notes: list[str] = field(default_factory=list)      # how ambiguous exports were read
+    zone: Zone | None = None                       # set when local times were read
 
     def __str__(self) -> str:
         lines = [f"{path} ({fmt}): {n} messages" for path, fmt, n in self.exports]
         lines.append(f"wrote {self.written} messages")
+        if self.zone is not None:
+            lines.append(self.zone.describe())
+        lines.extend(self.notes)
         for reason, n in sorted(self.skipped.items()):
             lines.append(f"skipped {n}: {reason}")
         lines.extend(f"  {p}" for p in self.problems)
@@ -109,7 +107,7 @@ class Session:
     def __init__(self, options: Options):
         self.options = options
         self.summary = Summary()
-        self.zone = zone(options.timezone) if options.timezone else None
+        self.zone = chosen(options.timezone)
         self._pseudonyms: dict[str, str] = {}
 
     def sender(self, name: str) -> str:
@@ -136,7 +134,15 @@ class Session:
             self.summary.problems.append(message)
 
     def clock(self, where: str) -> LocalClock:
-        return LocalClock(self.zone, where)
+        return LocalClock(self.zone.info, where, self._zone_used)
+
+    def _zone_used(self) -> None:
+        self.summary.zone = self.zone
+
+    def note(self, text: str) -> None:
+        """Say how something the export left open was decided (a date order, a calendar)."""
+        if text not in self.summary.notes:
+            self.summary.notes.append(text)
 
     def records(self, label: str, items: Iterable[tuple[int, object]],
                 build: Callable[..., Message | None], *args) -> Iterator[Message]:

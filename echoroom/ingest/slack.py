@@ -48,8 +48,9 @@ def read(tree: Tree, session: Session) -> Iterator[Message]:
         conversation = f"{PLATFORM}:{channel_id}"
         entry = tree.entries[name]
         try:
-            yield from session.records(entry.label, entry.json().items(0), _message,
-                                       conversation, channel, users, session)
+            with entry.json() as doc:
+                yield from session.records(entry.label, doc.items(0), _message,
+                                           conversation, channel, users, session)
         except MalformedJson as e:
             session.bad(entry.label, e.line, f"{e.problem}; the rest of this file was not read")
 
@@ -96,7 +97,8 @@ def _load(tree: Tree, name: str, session: Session) -> list:
         return []
     entry = tree.entries[name]
     try:
-        return entry.json().value(0)
+        with entry.json() as doc:
+            return doc.value(0)
     except MalformedJson as e:
         # Without the user or channel list nothing is named right: stop even under "skip".
         raise IngestError(f"{entry.label}:{e.line}: {e.problem}") from None

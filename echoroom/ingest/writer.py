@@ -18,7 +18,8 @@ class CorpusWriter:
     The file is written under a temporary name and moved into place only when the whole ingest
     succeeded, so a stopped run never leaves a half corpus. Ids already written are remembered
     (as 128-bit ints, ~70 bytes each) so overlapping exports do not write a message twice; the
-    first occurrence wins.
+    first occurrence wins. ``metadata`` (str -> str) is written into the file's key-value metadata
+    when it closes, so it can say what was learnt while reading (the zone local times were read in).
     """
 
     def __init__(self, path: str | os.PathLike, batch_size: int = 10_000):
@@ -28,6 +29,7 @@ class CorpusWriter:
         self._rows: list[tuple] = []
         self._seen: set[int] = set()
         self._writer: pq.ParquetWriter | None = None
+        self.metadata: dict[str, str] = {}
 
     def __enter__(self) -> CorpusWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +58,8 @@ class CorpusWriter:
         try:
             if exc_type is None:
                 self._flush()
+                if self.metadata:
+                    self._writer.add_key_value_metadata(self.metadata)
         finally:
             self._writer.close()
             if exc_type is None:

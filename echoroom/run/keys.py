@@ -74,7 +74,7 @@ KEYS: tuple[Key, ...] = (
         "it changes)", required=True),
     Key("inputs", "format", (str,), None, "read every path as this format; unset: detect from content"),
     Key("inputs", "timezone", (str,), None, "IANA zone of exports without UTC offsets (WhatsApp), e.g. "
-        "Europe/London"),
+        "Europe/London; unset: this machine's zone"),
     Key("inputs", "pseudonymize_key_env", (str,), None, "name of the environment variable holding the sender "
         "pseudonymisation key; unset: real names"),
     Key("inputs", "on_error", (str,), "stop", "at a malformed record: stop, or skip it and count it",

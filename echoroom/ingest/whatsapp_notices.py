@@ -1,0 +1,261 @@
+"""What WhatsApp writes into an export that nobody typed, in the 16 main languages of its UI.
+
+Structure tells most notices apart already (Android: no ``Sender:``; iOS: text starting with
+U+200E). These phrases catch the rest: notices in exports whose marks were lost (re-saved, copied),
+subjects holding ": ", media placeholders, deleted-message stubs, edit markers and missed calls,
+per language. They were written from WhatsApp's UI strings as its apps show them (en, es, pt, de,
+fr, it, nl, ru, tr, ar, hi, id, ja, ko, zh, fa), not copied from exports; a notice that still gets
+through is a phrase to add here.
+
+``…`` in a phrase stands for any short text (a name, a quoted subject). ``NOTICE`` phrases are
+specific enough to be looked for in any message (within its first 80 characters, after the actor's
+name); ``MEMBER`` phrases (added, left, removed, joined) are ordinary words, so they count only
+where the "sender" is the chat itself, as in an iOS group notice.
+"""
+
+from __future__ import annotations
+
+import re
+
+PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "en": {
+        "notice": ("Messages and calls are end-to-end encrypted", "created group \"",
+                   "created group “", "changed the subject from", "changed the subject to",
+                   "changed this group's icon", "deleted this group's icon",
+                   "changed the group description", "deleted the group description",
+                   "joined using this group's invite link", "Your security code with",
+                   "changed their phone number", "You're now an admin",
+                   "turned on disappearing messages", "turned off disappearing messages",
+                   "changed this group's settings", "This chat is with a business account"),
+        "member": ("added", "left", "removed", "joined", "You were added"),
+        "call": ("Missed voice call", "Missed video call", "Missed group voice call",
+                 "Missed group video call"),
+        "media": ("<Media omitted>", "image omitted", "video omitted", "audio omitted",
+                  "sticker omitted", "GIF omitted", "document omitted", "Contact card omitted"),
+        "deleted": ("This message was deleted", "You deleted this message"),
+        "edited": ("This message was edited",),
+    },
+    "es": {
+        "notice": ("Los mensajes y las llamadas están cifrados de extremo a extremo", "creó el grupo",
+                   "cambió el asunto de", "cambió el asunto a", "cambió el ícono de este grupo",
+                   "eliminó el ícono de este grupo", "cambió la descripción del grupo",
+                   "se unió usando el enlace de invitación de este grupo",
+                   "Tu código de seguridad con", "cambió su número de teléfono", "Ahora eres admin",
+                   "activó los mensajes temporales", "desactivó los mensajes temporales"),
+        "member": ("añadió", "salió", "eliminó a", "se unió"),
+        "call": ("Llamada perdida", "Llamada de voz perdida", "Videollamada perdida"),
+        "media": ("<Multimedia omitido>", "imagen omitida", "video omitido", "audio omitido",
+                  "sticker omitido", "GIF omitido", "documento omitido"),
+        "deleted": ("Se eliminó este mensaje", "Eliminaste este mensaje"),
+        "edited": ("Se editó este mensaje",),
+    },
+    "pt": {
+        "notice": ("As mensagens e as chamadas são protegidas com a criptografia de ponta a ponta",
+                   "As mensagens e as ligações são protegidas com a criptografia de ponta a ponta",
+                   "criou o grupo", "mudou o assunto de", "mudou o nome de",
+                   "mudou a imagem deste grupo", "apagou a imagem deste grupo",
+                   "mudou a descrição do grupo", "entrou usando o link de convite deste grupo",
+                   "Seu código de segurança com", "mudou seu número de telefone",
+                   "Agora você é admin", "ativou as mensagens temporárias",
+                   "desativou as mensagens temporárias"),
+        "member": ("adicionou", "saiu", "removeu", "entrou"),
+        "call": ("Chamada de voz perdida", "Chamada de vídeo perdida", "Ligação de voz perdida",
+                 "Ligação de vídeo perdida"),
+        "media": ("<Arquivo de mídia oculto>", "<Mídia oculta>", "imagem ocultada",
+                  "vídeo omitido", "áudio ocultado", "figurinha omitida"),
+        "deleted": ("Mensagem apagada", "Essa mensagem foi apagada", "Você apagou esta mensagem",
+                    "Você apagou essa mensagem"),
+        "edited": ("Mensagem editada",),
+    },
+    "de": {
+        "notice": ("Nachrichten und Anrufe sind Ende-zu-Ende-verschlüsselt",
+                   "hat die Gruppe „…“ erstellt", "hat die Gruppe \"…\" erstellt",
+                   "hat den Betreff von", "hat den Betreff zu", "hat das Gruppenbild geändert",
+                   "hat das Gruppenbild gelöscht", "hat die Gruppenbeschreibung geändert",
+                   "ist über den Einladungslink dieser Gruppe beigetreten",
+                   "Deine Sicherheitsnummer für", "hat eine neue Telefonnummer",
+                   "Du bist jetzt Admin", "hat selbstlöschende Nachrichten aktiviert",
+                   "hat selbstlöschende Nachrichten deaktiviert"),
+        "member": ("hinzugefügt", "hat die Gruppe verlassen", "ist ausgetreten", "entfernt",
+                   "beigetreten"),
+        "call": ("Verpasster Sprachanruf", "Verpasster Videoanruf"),
+        "media": ("<Medien ausgeschlossen>", "Bild weggelassen", "Video weggelassen",
+                  "Audio weggelassen", "Sticker weggelassen", "GIF weggelassen",
+                  "Dokument weggelassen"),
+        "deleted": ("Diese Nachricht wurde gelöscht", "Du hast diese Nachricht gelöscht"),
+        "edited": ("Diese Nachricht wurde bearbeitet",),
+    },
+    "fr": {
+        "notice": ("Les messages et les appels sont chiffrés de bout en bout", "a créé le groupe",
+                   "a changé le sujet de", "a changé le sujet en", "a changé l'icône de ce groupe",
+                   "a supprimé l'icône de ce groupe", "a changé la description du groupe",
+                   "a rejoint ce groupe via le lien d'invitation", "Votre code de sécurité avec",
+                   "a changé de numéro de téléphone", "Vous êtes désormais admin",
+                   "a activé les messages éphémères", "a désactivé les messages éphémères"),
+        "member": ("a ajouté", "est parti", "est partie", "a retiré", "a rejoint"),
+        "call": ("Appel vocal manqué", "Appel vidéo manqué"),
+        "media": ("<Médias omis>", "image absente", "vidéo absente", "audio omis", "sticker omis"),
+        "deleted": ("Ce message a été supprimé", "Vous avez supprimé ce message"),
+        "edited": ("Ce message a été modifié",),
+    },
+    "it": {
+        "notice": ("I messaggi e le chiamate sono crittografati end-to-end", "ha creato il gruppo",
+                   "ha cambiato l'oggetto da", "ha cambiato l'oggetto in",
+                   "ha cambiato l'immagine di questo gruppo",
+                   "ha eliminato l'immagine di questo gruppo",
+                   "ha cambiato la descrizione del gruppo",
+                   "si è unito tramite il link d'invito a questo gruppo",
+                   "Il tuo codice di sicurezza con", "ha cambiato il suo numero di telefono",
+                   "Ora sei un amministratore", "ha attivato i messaggi effimeri",
+                   "ha disattivato i messaggi effimeri"),
+        "member": ("ha aggiunto", "è uscito", "è uscita", "ha rimosso", "si è unito",
+                   "si è unita"),
+        "call": ("Chiamata vocale persa", "Videochiamata persa"),
+        "media": ("<Media omessi>", "immagine omessa", "video omesso", "audio omesso",
+                  "sticker omesso"),
+        "deleted": ("Questo messaggio è stato eliminato", "Hai eliminato questo messaggio"),
+        "edited": ("Questo messaggio è stato modificato",),
+    },
+    "nl": {
+        "notice": ("Berichten en oproepen worden end-to-end versleuteld", "heeft groep …aangemaakt",
+                   "heeft het onderwerp gewijzigd", "heeft de groepsafbeelding gewijzigd",
+                   "heeft het pictogram van deze groep gewijzigd",
+                   "heeft de groepsbeschrijving gewijzigd",
+                   "neemt deel via de uitnodigingslink van deze groep", "Je beveiligingscode met",
+                   "heeft een nieuw telefoonnummer", "Je bent nu een beheerder",
+                   "heeft tijdelijke berichten ingeschakeld",
+                   "heeft tijdelijke berichten uitgeschakeld"),
+        "member": ("toegevoegd", "heeft de groep verlaten", "is vertrokken", "verwijderd",
+                   "neemt deel"),
+        "call": ("Gemiste spraakoproep", "Gemiste video-oproep"),
+        "media": ("<Media weggelaten>", "afbeelding weggelaten", "video weggelaten",
+                  "audio weggelaten", "sticker weggelaten"),
+        "deleted": ("Dit bericht is verwijderd", "Je hebt dit bericht verwijderd"),
+        "edited": ("Dit bericht is bewerkt",),
+    },
+    "ru": {
+        "notice": ("Сообщения и звонки защищены сквозным шифрованием", "создал(-а) группу",
+                   "создал группу", "создала группу", "изменил(-а) тему", "изменил тему",
+                   "изменила тему", "изменил(-а) изображение этой группы",
+                   "изменил(-а) описание группы", "по ссылке-приглашению",
+                   "Ваш код безопасности для", "Вы теперь администратор"),
+        "member": ("добавил", "вышел", "вышла", "удалил", "присоединил"),
+        "call": ("Пропущенный аудиозвонок", "Пропущенный видеозвонок"),
+        "media": ("<Без медиафайлов>", "изображение отсутствует", "видео отсутствует"),
+        "deleted": ("Данное сообщение удалено", "Вы удалили данное сообщение",
+                    "Это сообщение удалено"),
+        "edited": ("Сообщение изменено",),
+    },
+    "tr": {
+        "notice": ("Mesajlar ve aramalar uçtan uca şifrelidir", "grubunu oluşturdu",
+                   "konuyu …olarak değiştirdi", "bu grubun simgesini değiştirdi",
+                   "grup açıklamasını değiştirdi", "davet bağlantısını kullanarak katıldı",
+                   "ile güvenlik kodunuz değişti", "Artık yöneticisiniz", "süreli mesajları açtı",
+                   "süreli mesajları kapattı"),
+        "member": ("ekledi", "ayrıldı", "çıkardı", "katıldı"),
+        "call": ("Cevapsız sesli arama", "Cevapsız görüntülü arama"),
+        "media": ("<Medya dahil edilmedi>", "görüntü dahil edilmedi", "video dahil edilmedi",
+                  "ses dahil edilmedi", "çıkartma dahil edilmedi"),
+        "deleted": ("Bu mesaj silindi", "Bu mesajı sildiniz"),
+        "edited": ("Bu mesaj düzenlendi",),
+    },
+    "ar": {
+        "notice": ("الرسائل والمكالمات مشفرة تمامًا بين الطرفين", "الرسائل والمكالمات مشفّرة تمامًا بين الطرفين",
+                   "أنشأ المجموعة", "أنشأ مجموعة", "غيّر الموضوع", "غير الموضوع",
+                   "غيّر صورة هذه المجموعة", "غيّر وصف المجموعة", "انضم باستخدام رابط الدعوة",
+                   "رمز الأمان الخاص بك مع", "أنت الآن مشرف"),
+        "member": ("أضاف", "غادر", "أزال", "انضم"),
+        "call": ("مكالمة صوتية فائتة", "مكالمة فيديو فائتة"),
+        "media": ("<تم استبعاد الوسائط>", "تم استبعاد الصورة", "تم استبعاد الفيديو",
+                  "تم استبعاد الصوت", "تم استبعاد الملصق"),
+        "deleted": ("تم حذف هذه الرسالة", "لقد حذفت هذه الرسالة"),
+        "edited": ("تم تعديل هذه الرسالة",),
+    },
+    "hi": {
+        "notice": ("संदेश और कॉल एंड-टू-एंड एन्क्रिप्टेड हैं", "ने समूह …बनाया", "ने विषय …बदल",
+                   "ने इस समूह का आइकन बदला", "ने समूह का विवरण बदला",
+                   "आमंत्रण लिंक का उपयोग करके शामिल हुए", "के साथ आपका सुरक्षा कोड बदल गया",
+                   "अब आप एडमिन हैं"),
+        "member": ("को जोड़ा", "छोड़ दिया", "को हटाया", "शामिल हुए"),
+        "call": ("छूटी हुई वॉइस कॉल", "छूटी हुई वीडियो कॉल"),
+        "media": ("<मीडिया छोड़ा गया>", "<मीडिया के बिना>"),
+        "deleted": ("यह संदेश हटा दिया गया था", "यह संदेश हटा दिया गया", "आपने यह संदेश हटा दिया"),
+        "edited": ("यह संदेश संपादित किया गया",),
+    },
+    "id": {
+        "notice": ("Pesan dan panggilan terenkripsi secara end-to-end", "membuat grup",
+                   "mengubah subjek dari", "mengubah subjek menjadi", "mengubah ikon grup ini",
+                   "menghapus ikon grup ini", "mengubah deskripsi grup",
+                   "bergabung menggunakan tautan undangan grup ini", "Kode keamanan Anda dengan",
+                   "Anda sekarang admin", "mengaktifkan pesan sementara",
+                   "menonaktifkan pesan sementara"),
+        "member": ("menambahkan", "keluar", "mengeluarkan", "bergabung"),
+        "call": ("Panggilan suara tak terjawab", "Panggilan video tak terjawab"),
+        "media": ("<Media tidak disertakan>", "gambar tidak disertakan", "video tidak disertakan",
+                  "audio tidak disertakan", "stiker tidak disertakan"),
+        "deleted": ("Pesan ini telah dihapus", "Anda menghapus pesan ini"),
+        "edited": ("Pesan ini telah diedit",),
+    },
+    "ja": {
+        "notice": ("メッセージと通話はエンドツーエンドで暗号化されています", "がグループ「…」を作成しました",
+                   "グループ名を…変更しました", "このグループのアイコンを変更しました",
+                   "グループの説明を変更しました", "このグループの招待リンクから参加しました",
+                   "とのセキュリティコードが変更されました", "管理者になりました"),
+        "member": ("を追加しました", "退出しました", "を削除しました", "が参加しました"),
+        "call": ("不在着信", "音声通話の不在着信", "ビデオ通話の不在着信"),
+        "media": ("<メディアなし>", "<メディアは含まれていません>", "画像は含まれていません",
+                  "動画は含まれていません"),
+        "deleted": ("このメッセージは削除されました", "メッセージを削除しました"),
+        "edited": ("このメッセージは編集されました",),
+    },
+    "ko": {
+        "notice": ("메시지와 전화는 종단간 암호화됩니다", "메시지와 통화는 종단간 암호화됩니다",
+                   "그룹 …만들었습니다", "그룹 제목을 …변경했습니다", "이 그룹의 아이콘을 변경했습니다",
+                   "그룹 설명을 변경했습니다", "이 그룹의 초대 링크로 참여했습니다",
+                   "보안 코드가 변경되었습니다", "이제 관리자입니다"),
+        "member": ("추가했습니다", "나갔습니다", "내보냈습니다", "참여했습니다"),
+        "call": ("부재중 음성 통화", "부재중 영상 통화"),
+        "media": ("<미디어 파일 생략>", "<미디어 생략>", "사진 생략", "동영상 생략"),
+        "deleted": ("삭제된 메시지입니다", "메시지를 삭제했습니다"),
+        "edited": ("수정된 메시지입니다",),
+    },
+    "zh": {
+        "notice": ("消息和通话已进行端到端加密", "消息和通话都进行端到端加密", "訊息和通話均經端對端加密",
+                   "创建了群组", "建立了群組", "更改了群组名称", "将主题从", "更改了主题",
+                   "更改了此群组的图标", "更改了群组描述", "通过此群组的邀请链接加入",
+                   "的安全码已更改", "你现在是管理员"),
+        "member": ("添加了", "已退出", "退出了群组", "移除了", "已加入", "新增了", "已離開"),
+        "call": ("未接语音通话", "未接视频通话", "未接語音通話"),
+        "media": ("<省略影音内容>", "<媒体文件已省略>", "<已省略媒體>", "图片已省略", "视频已省略"),
+        "deleted": ("此消息已删除", "你删除了此消息", "您删除了此消息", "此訊息已刪除", "你已刪除此訊息"),
+        "edited": ("此消息已编辑", "已编辑此消息"),
+    },
+    "fa": {
+        "notice": ("پیام‌ها و تماس‌ها سرتاسر رمزگذاری شده‌اند", "گروه …را ایجاد کرد", "موضوع را از",
+                   "نماد این گروه را تغییر داد", "شرح گروه را تغییر داد",
+                   "با استفاده از پیوند دعوت این گروه پیوست", "کد امنیتی شما با", "اکنون مدیر هستید"),
+        "member": ("اضافه کرد", "افزود", "خارج شد", "گروه را ترک کرد", "حذف کرد", "پیوست"),
+        "call": ("تماس صوتی بی‌پاسخ", "تماس تصویری بی‌پاسخ"),
+        "media": ("<رسانه حذف شد>", "<رسانه‌ها حذف شدند>"),
+        "deleted": ("این پیام حذف شد", "شما این پیام را حذف کردید"),
+        "edited": ("این پیام ویرایش شد",),
+    },
+}
+LOCALES = tuple(PHRASES)
+
+
+def _alternatives(kind: str) -> str:
+    phrases = sorted({p for table in PHRASES.values() for p in table[kind]}, key=len, reverse=True)
+    return "|".join(re.escape(p).replace("…", ".{0,100}?") for p in phrases)
+
+
+# A sentence, not a word: searched after at most an 80-character actor name.
+NOTICE = re.compile(rf"^.{{0,80}}?(?:{_alternatives('notice')})", re.DOTALL)
+MEMBER = re.compile(rf"^.{{0,80}}?(?:{_alternatives('member')})", re.DOTALL)
+CALL = re.compile(rf"(?:{_alternatives('call')})\.?(?:\s.*)?", re.DOTALL)
+# Placeholders stand alone; iOS may put the file name first ("IMG-0001.jpg image omitted").
+MEDIA = re.compile(rf"(?:.* )?(?:{_alternatives('media')})|<attached: [^>]*>|.* \(file attached\)|null",
+                   re.IGNORECASE)
+DELETED = re.compile(rf"(?:{_alternatives('deleted')})\.?")
+EDITED = re.compile(rf"\s*<(?:{_alternatives('edited')})\.?>$")
+QUOTES = "\"“”„«»「」『』"  # a sender holding one is a subject or name quoted by a notice
