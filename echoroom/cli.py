@@ -1,5 +1,8 @@
 """The ``echoroom`` command. Each subcommand parses its options here and calls the library.
 
+What ``echoroom --help`` says is ``DESCRIPTION`` and ``EPILOG`` below, written for the person
+running it; this docstring is for whoever maintains the module.
+
 The options of ``score`` and ``report`` are derived from ``ScoreSettings`` and ``ReportSettings``
 (``echoroom.settings.add_options``), so they have the settings' names, defaults, help and choices.
 Imports of heavy modules (torch, transformers) happen inside the subcommand that needs them, so
@@ -13,9 +16,21 @@ import sys
 
 from echoroom import mail
 from echoroom import settings as S
+from echoroom.ingest.session import FORMATS
 from echoroom.report.settings import ReportSettings
 from echoroom.run.keys import KEYS
 from echoroom.scoring.settings import ScoreSettings
+
+DESCRIPTION = ("The Echo Room: read every chat message through two emotion lenses (what the writer\n"
+               "meant, what a reader takes from it) and report where meaning shifts.")
+EPILOG = """typical flow:
+  echoroom ingest chat.txt --out corpus.parquet        chat exports -> one corpus file
+  echoroom score corpus.parquet --db echoroom.duckdb   both lenses, stored in DuckDB
+  echoroom report --db echoroom.duckdb --out report    report.html (open it) and report.eml
+  echoroom run                                         all of it on the demo chats, into out/demo
+  echoroom sql --list                                  the saved queries over a scored database
+
+Each command has its own --help. Documentation: README.md and docs/."""
 
 
 def _predict(args) -> int:
@@ -43,12 +58,18 @@ def _score(args) -> int:
 
     from echoroom.scoring.settings import launch_command
 
+    if not hasattr(args, "progress"):
+        # A bar on a terminal; under cron or in a log file, only the run's start and end lines.
+        args.progress = sys.stderr.isatty()
     settings = S.from_options(ScoreSettings, args)
     if settings.processes > 1:
         # Several processes: the scoring job under `accelerate launch` (gloo on CPU, NCCL on GPUs).
         return subprocess.call(launch_command(settings))
+    from transformers.utils import logging as hf_logging
+
     from echoroom.scoring.run import start
 
+    hf_logging.disable_progress_bar()  # its "Loading weights" bar says nothing about the messages
     try:
         start(settings)
     except (ValueError, FileNotFoundError) as exc:  # bad input: the message is the fix
@@ -138,6 +159,8 @@ def _sql(args) -> int:
         names = catalog.saved()
         width = max(map(len, names))
         print("\n".join(f"{n:<{width}}  {doc}" for n, doc in names.items()))
+        print("\nUnset parameters are NULL: no filter, every row. Each query's file in queries/ documents "
+              "its parameters and columns.")
         return 0
     if bool(args.query) == bool(args.sql):
         print("error: give a saved query NAME (see --list) or --sql \"SELECT ...\", not both",
@@ -157,7 +180,8 @@ def _sql(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="echoroom", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="echoroom", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("predict", help="show both lenses' emotions for some text")
@@ -171,8 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_score)
 
     p = sub.add_parser("ingest", help="turn chat exports into a corpus Parquet file",
-                       description="Formats: whatsapp, discord, telegram, slack, csv, jsonl, "
-                       "parquet (detected from content). See docs/ingest.md.")
+                       description="Formats: " + ", ".join(FORMATS) + " (detected from content). "
+                       "See docs/ingest.md.")
     p.add_argument("exports", nargs="+", metavar="EXPORT", help="export files, folders, zips or quoted globs")
     p.add_argument("--out", required=True, help="corpus Parquet file to write (replaced)")
     # The options an [[inputs]] table of the pipeline config also takes: declared there, once.
@@ -230,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "no INSTALL or LOAD of extensions)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="bind $NAME (repeatable); unset parameters are NULL, i.e. no filter")
-    p.add_argument("--list", action="store_true", help="list the saved queries and what they return")
+    p.add_argument("--list", action="store_true", help="list the saved report queries and what they return")
     p.add_argument("--csv", action="store_true", help="CSV on stdout instead of a table")
     p.set_defaults(func=_sql)
 

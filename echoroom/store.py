@@ -46,7 +46,7 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     if read_only:
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist: score a corpus first "
-                                    "(`echoroom score CORPUS.parquet --db {path}`)")
+                                    f"(`echoroom score CORPUS.parquet --db {path}`)")
         con = duckdb.connect(str(path), read_only=True)
         define_macros(con)
         return con

@@ -7,7 +7,7 @@
 --
 -- Parameters (NULL means no filter):
 --   $start TIMESTAMPTZ, $end TIMESTAMPTZ (half-open [start, end)), $conversation, $channel,
---   $sender VARCHAR exact matches; $limit INTEGER the number of messages.
+--   $sender VARCHAR exact matches; $limit INTEGER the number of messages (NULL: all).
 SELECT
     message_id, conversation_id, channel, sender, sent_at, text,
     author_emotion, author_confidence, reader_emotion, reader_confidence,

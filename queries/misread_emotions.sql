@@ -9,7 +9,7 @@
 --
 -- Parameters (NULL means no filter):
 --   $start TIMESTAMPTZ, $end TIMESTAMPTZ (half-open [start, end)), $conversation, $channel,
---   $sender VARCHAR exact matches; $min_support INTEGER the fewest messages an emotion needs.
+--   $sender VARCHAR exact matches; $min_support INTEGER the fewest messages an emotion needs (NULL: 1).
 WITH cells AS (
     SELECT author_emotion, reader_emotion, count(*) AS n, sum(js_divergence) AS divergence
     FROM in_scope($start, $end, $conversation, $channel, $sender)
@@ -37,5 +37,5 @@ SELECT
     coalesce(read_as_messages, 0)::DOUBLE / messages AS read_as_rate,
     mean_divergence
 FROM intended
-WHERE messages >= $min_support::INTEGER
+WHERE messages >= coalesce($min_support::INTEGER, 1)
 ORDER BY misread_rate DESC, messages DESC, intended;

@@ -9,7 +9,7 @@
 -- Parameters (NULL means no filter):
 --   $dimension VARCHAR what to group by: 'conversation', 'channel' or 'sender' (required)
 --   $start TIMESTAMPTZ, $end TIMESTAMPTZ (half-open [start, end)), $conversation, $channel,
---   $sender VARCHAR exact matches; $min_support INTEGER; $limit INTEGER.
+--   $sender VARCHAR exact matches; $min_support INTEGER (NULL: 1); $limit INTEGER (NULL: all).
 --
 -- Replaces shifting_conversations, shifting_channels and shifting_senders (same columns, same
 -- order): `echoroom sql shifting_groups --param dimension=sender`.
@@ -30,7 +30,7 @@ WITH grouped AS (
         max(sent_at) AS last_at
     FROM in_scope($start, $end, $conversation, $channel, $sender)
     GROUP BY name
-    HAVING count(*) >= $min_support::INTEGER
+    HAVING count(*) >= coalesce($min_support::INTEGER, 1)
 )
 SELECT
     name, messages, shifted,
@@ -41,8 +41,7 @@ SELECT
 FROM grouped
 ORDER BY wilson_low DESC, messages DESC, name
 -- The dimension is checked here, where DuckDB evaluates it even when no message is in scope (a
--- check in the grouping would only run on rows). Only a NULL $min_support, which DuckDB folds into
--- "no rows" before running anything, returns nothing unchecked.
+-- check in the grouping would only run on rows).
 LIMIT (SELECT CASE WHEN $dimension::VARCHAR IN ('conversation', 'channel', 'sender') THEN $limit::INTEGER
                    ELSE error('shifting_groups: dimension must be ''conversation'', ''channel'' or ''sender'' '
                               || '(echoroom sql: --param dimension=sender), got '

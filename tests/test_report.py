@@ -211,7 +211,8 @@ def test_one_message(tmp_path, lens_root):
     assert written["messages"] == 1
     dom = parse(dom_after_scripts(written["html"], tmp_path))
     assert [s for s in dom.by_id("chart-matrix").iter("svg") if "marks" in s.attrs.get("class", "")]
-    assert "None has 5 or more messages" in dom.by_id("conversations-table").text  # min support explains
+    # one conversation, channel and sender: nothing to rank, and a sentence says so in place
+    assert "All messages are in one conversation" in dom.by_id("conversations-absent").text
     assert len(parts(eml(written["eml"]))["images"]) >= 2
 
 
@@ -334,7 +335,9 @@ def test_bidi_controls_show_as_markers_in_the_report_and_the_email(tmp_path, len
 
     rows = F.corpus_rows(hostile=False)[:6]
     for i, row in enumerate(rows):
-        row.update(conversation_id="team\u202egpj.exe", sender="ana\u2066nimda\u2069", channel="slack\u200f")
+        # two channels, so the channel ranking is drawn (one channel has nothing to rank)
+        row.update(conversation_id="team\u202egpj.exe", sender="ana\u2066nimda\u2069",
+                   channel="slack\u200f" if i % 2 else "discord")
         if i < 3:
             row["text"] = f"{row['text']} \u202eSeriously\u202c \u2067ok\u2069 \u061c\u200e\u202a\u202b\u202d\u2068"
     db = F.scored_db(tmp_path / "db", lens_root, rows)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from echoroom import catalog, cli, store
+from echoroom import catalog, cli
 from echoroom.run import config, pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,13 +42,15 @@ def blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", EXAMPLES, re.S)
 
 
-def test_list_shows_every_saved_query_with_its_first_doc_line(in_demo, capsys):
+def test_list_shows_every_report_query_with_its_first_sentence(in_demo, capsys):
     assert cli.main(["sql", "--list"]) == 0
     out = capsys.readouterr().out
-    for path in store.QUERIES_DIR.glob("*.sql"):
-        assert re.search(rf"^{path.stem} ", out, re.M)
+    listed = catalog.saved()
+    assert "shift_summary" in listed and "insert_run" not in listed and "schema" not in listed
+    for name in listed:
+        assert re.search(rf"^{name} ", out, re.M)
     assert re.search(r"^shift_summary +one row of headline figures for the messages in scope\.$", out, re.M)
-    assert re.search(r"^insert_run +\(no doc comment\)$", out, re.M)
+    assert not re.search(r"^insert_run ", out, re.M)  # internal statements are not offered
 
 
 def test_saved_query_with_bound_parameters(in_demo, capsys):

@@ -13,9 +13,17 @@ import duckdb
 
 from echoroom import store
 from echoroom.report.settings import ReportError, ReportSettings
+from echoroom.report.terms import STOPWORDS, lift_interval
 
 # What the report ranks, as the $dimension values queries/shifting_groups.sql accepts.
 DIMENSIONS = ("conversation", "channel", "sender")
+# The drill-down's embedded sample (queries/drill_messages.sql): the most divergent DRILL_PER_GROUP
+# messages of every matrix cell, conversation, channel, sender and period, at most
+# DRILL_MAX_MESSAGES in all, each text cut to DRILL_MAX_CHARS characters. About 1 MB of JSON at
+# most, whatever the size of the database (docs/reports.md, "Drill-down").
+DRILL_PER_GROUP = 25
+DRILL_MAX_MESSAGES = 3000
+DRILL_MAX_CHARS = 400
 
 
 def run_query(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> list[dict]:
@@ -59,23 +67,58 @@ def open_scope(settings: ReportSettings) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def dimensions(summary: dict) -> dict[str, str | None]:
+    """Per ranking dimension, why it is not drawn (a sentence), or None when it is.
+
+    A corpus may lack senders, conversations or channels (a plain Parquet file of ids and texts);
+    and where each conversation is its own channel (WhatsApp exports) the channel ranking would
+    repeat the conversation ranking row for row.
+    """
+    counts = {"conversation": summary["conversations"], "channel": summary["channels"],
+              "sender": summary["senders"]}
+    why: dict[str, str | None] = {}
+    for dimension, n in counts.items():
+        if not summary["messages"]:
+            why[dimension] = None
+        elif n == 0:
+            why[dimension] = f"The messages have no {dimension}, so there is no {dimension} ranking."
+        elif n == 1:
+            why[dimension] = f"All messages are in one {dimension}, so there is nothing to rank."
+        else:
+            why[dimension] = None
+    pairs = summary["conversation_channels"]
+    if not why["channel"] and not why["conversation"] and pairs == counts["conversation"] == counts["channel"]:
+        why["channel"] = ("Each conversation is its own channel here (as in WhatsApp exports), so a channel "
+                          "ranking would repeat the conversation ranking.")
+    return why
+
+
 def gather(con: duckdb.DuckDBPyConnection, settings: ReportSettings) -> dict:
     """Every query's rows for the report, as plain Python values."""
     params = settings.filters() | {"min_support": settings.min_support, "limit": settings.top}
     data = {"summary": run_query(con, "shift_summary", params)[0]}
+    summary = data["summary"]
     grain = settings.grain
     if grain == "auto":
-        first, last = data["summary"]["first_at"], data["summary"]["last_at"]
+        first, last = summary["first_at"], summary["last_at"]
         grain = "week" if first and last and (last - first).days > 62 else "day"
     data["grain"] = grain
-    for name in ("shift_matrix", "misread_emotions", "divergent_messages", "shift_terms"):
+    for name in ("shift_matrix", "misread_emotions", "divergent_messages"):
         data[name] = run_query(con, name, params)
-    # One ranking query, run once per dimension: rows by dimension, in DIMENSIONS order.
+    data["shift_terms"] = [dict(t, **dict(zip(("lift_low", "lift_high"),
+                                             lift_interval(t, summary["messages"], summary["shifted"]))))
+                           for t in run_query(con, "shift_terms", params | {"stopwords": list(STOPWORDS)})]
+    data["absent"] = dimensions(summary)
+    # One ranking query, run once per dimension that can be drawn, in DIMENSIONS order.
     data["shifting_groups"] = {dimension: run_query(con, "shifting_groups", params | {"dimension": dimension})
-                               for dimension in DIMENSIONS}
-    data["shift_over_time"] = run_query(con, "shift_over_time", params | {"grain": grain})
+                               for dimension in DIMENSIONS if not data["absent"][dimension]}
+    timed = summary["timed"] or 0
+    data["shift_over_time"] = run_query(con, "shift_over_time", params | {"grain": grain}) if timed else []
     data["run_metadata"] = run_query(con, "run_metadata", params | {"limit": 5})
     data["left_out_languages"] = run_query(con, "left_out_languages", params)
+    data["drill"] = run_query(con, "drill_messages", params | {"grain": grain, "per_group": DRILL_PER_GROUP,
+                                                               "max_messages": DRILL_MAX_MESSAGES,
+                                                               "max_chars": DRILL_MAX_CHARS})
     return data
 
 

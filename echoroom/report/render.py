@@ -20,7 +20,7 @@ import jinja2
 
 from echoroom import mail
 from echoroom import settings as S
-from echoroom.report import charts
+from echoroom.report import charts, drill
 from echoroom.report.data import gather, open_scope, previous_summary
 from echoroom.report.settings import ReportError, ReportSettings
 from echoroom.report.view import context, neutralise
@@ -28,6 +28,7 @@ from echoroom.report.view import context, neutralise
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "reports"
 # Gmail clips an HTML body past 102 KB behind a "view entire message" link; stay under that.
 MAX_HTML_BYTES = 100_000
+EMAIL_TERMS = 20
 
 
 @lru_cache(maxsize=1)
@@ -66,7 +67,9 @@ def letter(values: dict, images: list[tuple[str, str, bytes]], subject: str, sca
     cids = {name: mail.content_id(name, png) for name, _, png in images}
     charts_ = [{"id": name, "title": title, "cid": cids[name], "width": _png_width(png, scale)}
                for name, title, png in images]
-    values = dict(values, charts=charts_, omitted=0)
+    # The email lists the strongest terms only; each term row costs about 700 bytes of inline style.
+    values = dict(values, charts=charts_, omitted=0, terms=values["terms"][:EMAIL_TERMS],
+                  terms_omitted=max(0, len(values["terms"]) - EMAIL_TERMS))
     html = render("email.html.j2", values)
     # Too big for the inbox: drop the longest part first, the tail of the message table.
     while len(html.encode()) > MAX_HTML_BYTES and values["divergent"]:
@@ -119,13 +122,14 @@ def build(settings: ReportSettings) -> dict:
     finally:
         con.close()
     previous = previous_summary(settings)
-    specs = charts.build(data)
+    specs = charts.build(data, settings.min_support)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
 
     page = context(data, settings, previous, include_text=True)
     page["charts"] = [{"id": name, "title": title, "spec": spec} for name, title, spec in specs]
     page["javascript"] = vega_javascript()
+    page["drill"] = drill.embedded(data)
     html_path = out / "report.html"
     html_path.write_text(render("report.html.j2", page), encoding="utf-8")
 

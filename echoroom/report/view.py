@@ -11,8 +11,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from pathlib import Path
 
 from echoroom.labels import LABELS
+from echoroom.report import findings, kinds
+from echoroom.report.data import DIMENSIONS
 from echoroom.report.settings import ReportSettings
 
 # Embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), the direction marks (U+200E,
@@ -51,9 +54,22 @@ def when(x) -> str:
 
 
 def _ranking(rows: list[dict]) -> list[dict]:
+    # The order of the chart: by shift rate, the length of its bar (charts.ranking).
+    rows = sorted(rows, key=lambda r: (-r["shift_rate"], -r["messages"], r["name"] or ""))
     return [{"name": r["name"], "messages": f"{r['messages']:,}", "shifted": f"{r['shifted']:,}",
              "rate": pct(r["shift_rate"]), "interval": f"{pct(r['wilson_low'])} – {pct(r['wilson_high'])}",
              "divergence": num(r["mean_divergence"])} for r in rows]
+
+
+def _overlap(rows: list[dict]) -> str | None:
+    """A sentence when every interval in a ranking overlaps every other: the order is then not
+    evidence that one group shifts more than another."""
+    if len(rows) < 2:
+        return None
+    if max(r["wilson_low"] for r in rows) <= min(r["wilson_high"] for r in rows):
+        return ("All these intervals overlap: the data cannot tell these apart, so read the order as "
+                "a list, not a ranking.")
+    return None
 
 
 def _left_out(rows: list[dict]) -> str | None:
@@ -65,21 +81,52 @@ def _left_out(rows: list[dict]) -> str | None:
             + ", ".join(f"{r['messages']:,} {r['language']}" for r in rows))
 
 
-def _metrics(raw: str | None) -> str:
-    """The accuracy figures a lens recorded, flattened to 'dev accuracy 0.61, ...'."""
-    if not raw:
-        return "not recorded"
-    found: list[str] = []
-
-    def walk(prefix: str, value) -> None:
+def _quality(raw: str | None) -> dict:
+    """The headline test figures a lens recorded: the first object holding an accuracy."""
+    queue = [("", json.loads(raw))] if raw else []
+    while queue:
+        where, value = queue.pop(0)
+        if isinstance(value, dict) and isinstance(value.get("accuracy"), (int, float)):
+            return {"on": where.strip(".") or "–", "accuracy": num(value.get("accuracy")),
+                    "macro_f1": num(value.get("macro_f1")), "ece": num(value.get("ece"), 3),
+                    "n": f"{value['n']:,}" if isinstance(value.get("n"), int) else "–"}
         if isinstance(value, dict):
-            for key, inner in value.items():
-                walk(f"{prefix} {key}".strip(), inner)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            found.append(f"{prefix} {value:.3f}" if isinstance(value, float) else f"{prefix} {value}")
+            queue += [(f"{where}.{k}", v) for k, v in value.items()]
+    return {"on": "not recorded", "accuracy": "–", "macro_f1": "–", "ece": "–", "n": "–"}
 
-    walk("", json.loads(raw))
-    return ", ".join(found[:8]) or "not recorded"
+
+def _setting(name: str, value) -> str:
+    if value is None:
+        return ""
+    # The database and output folders by name only: an absolute path says where someone's files
+    # live, and the email travels (settings.json keeps the full paths).
+    return Path(str(value)).name if name in ("db", "out") else str(value)
+
+
+def _period(start, end, s: dict) -> str:
+    if start and end:
+        return f"{when(start)} to {when(end)} (UTC)"
+    first = when(start) if start else (when(s["first_at"]) if s["first_at"] else None)
+    last = when(end) if end else (when(s["last_at"]) if s["last_at"] else None)
+    if first and last:
+        return f"{first} to {last} (UTC)"
+    if first or last:
+        return f"from {first} (UTC)" if first else f"until {last} (UTC)"
+    return "all messages (they have no send times)"
+
+
+def _matrix(rows: list[dict], min_support: int) -> list[dict]:
+    cells = {(c["author_emotion"], c["reader_emotion"]): c for c in rows}
+    out = []
+    for a in LABELS:
+        total = sum(c["messages"] for (x, _), c in cells.items() if x == a)
+        if not total:
+            continue
+        out.append({"intended": a, "messages": f"{total:,}", "few": total < min_support, "cells": [
+            {"rate": pct(cells[a, r]["row_rate"]) if (a, r) in cells else "",
+             "count": f"{cells[a, r]['messages']:,}" if (a, r) in cells else "",
+             "perceived": r, "kind": kinds.of(a, r), "diagonal": a == r} for r in LABELS]})
+    return out
 
 
 def context(data: dict, settings: ReportSettings, previous: dict | None, include_text: bool) -> dict:
@@ -99,12 +146,10 @@ def _context(data: dict, settings: ReportSettings, previous: dict | None, includ
         trend = (f"{'up' if delta > 0 else 'down' if delta < 0 else 'unchanged'} "
                  f"{abs(100 * delta):.1f} points from {pct(previous['shift_rate'])} "
                  f"over {previous['messages']:,} messages in the period before")
-    matrix = {(c["author_emotion"], c["reader_emotion"]): c for c in data["shift_matrix"]}
     return {
         "title": settings.title,
         "generated": when(dt.datetime.now(dt.timezone.utc)) + " UTC",
-        "period": f"{when(start) if start else 'the first message'} to "
-                  f"{when(end) if end else 'the last message'} (UTC)",
+        "period": _period(start, end, s),
         "scope": ", ".join(scope) or "all conversations, channels and senders",
         "empty": not s["messages"],
         "summary": {
@@ -115,23 +160,21 @@ def _context(data: dict, settings: ReportSettings, previous: dict | None, includ
             "truncated": f"{s['truncated']:,}", "first": when(s["first_at"]), "last": when(s["last_at"]),
             "trend": trend,
         },
+        "findings": findings.sentences(data, settings.min_support),
+        "caveats": findings.caveats(data),
         "left_out": _left_out(data["left_out_languages"]),
         "labels": list(LABELS),
-        "matrix": [{"intended": a, "cells": [
-            {"rate": pct(matrix[a, r]["row_rate"]) if (a, r) in matrix else "",
-             "messages": matrix[a, r]["messages"] if (a, r) in matrix else 0,
-             "diagonal": a == r} for r in LABELS]}
-            for a in LABELS if any((a, r) in matrix for r in LABELS)],
+        "matrix": _matrix(data["shift_matrix"], settings.min_support),
         "misread": [{"intended": r["intended"], "messages": f"{r['messages']:,}", "rate": pct(r["misread_rate"]),
                      "interval": f"{pct(r['wilson_low'])} – {pct(r['wilson_high'])}",
                      "read_as": r["read_as"] or "–", "read_as_rate": pct(r["read_as_rate"])}
                     for r in data["misread_emotions"]],
         "rankings": [{"key": f"{dimension}s", "title": f"{dimension.title()}s", "column": dimension,
-                      "rows": _ranking(rows)} for dimension, rows in data["shifting_groups"].items()],
+                      "absent": data["absent"][dimension],
+                      "rows": _ranking(data["shifting_groups"].get(dimension, [])),
+                      "overlap": _overlap(data["shifting_groups"].get(dimension, []))} for dimension in DIMENSIONS],
         "grain": data["grain"],
-        "over_time": [{"period": when(r["period"])[:10], "messages": f"{r['messages']:,}",
-                       "rate": pct(r["shift_rate"]), "divergence": num(r["mean_divergence"])}
-                      for r in data["shift_over_time"]],
+        "untimed": _untimed(s),
         "include_text": include_text,
         "divergent": [{"when": when(r["sent_at"]), "conversation": r["conversation_id"], "channel": r["channel"],
                        "sender": r["sender"], "text": r["text"] if include_text else None,
@@ -140,12 +183,24 @@ def _context(data: dict, settings: ReportSettings, previous: dict | None, includ
                        "divergence": num(r["js_divergence"]), "truncated": bool(r["truncated"])}
                       for r in data["divergent_messages"]],
         "terms": [{"term": r["term"], "support": f"{r['support']:,}", "rate": pct(r["shift_rate"]),
-                   "lift": num(r["lift"], 1)} for r in data["shift_terms"]],
+                   "lift": num(r["lift"], 1), "interval": f"{num(r['lift_low'], 1)} – {num(r['lift_high'], 1)}",
+                   "clear": r["lift_low"] > 1} for r in sorted(data["shift_terms"], key=lambda r: -r["lift"])],
         "runs": [{"run_id": r["run_id"], "finished": when(r["finished_at"]), "status": r["status"],
                   "author": r["author_version"], "reader": r["reader_version"],
-                  "author_metrics": _metrics(r["author_metrics"]), "reader_metrics": _metrics(r["reader_metrics"]),
                   "messages": f"{r['messages_in_scope']:,}"} for r in data["run_metadata"]],
-        "settings": [(f.name, "" if getattr(settings, f.name) is None else str(getattr(settings, f.name)))
+        "quality": [dict(_quality(run[f"{lens}_metrics"]), lens=lens, version=run[f"{lens}_version"])
+                    for run in data["run_metadata"][:1] for lens in ("author", "reader")],
+        "settings": [(f.name, _setting(f.name, getattr(settings, f.name)))
                      for f in dataclasses.fields(settings) if f.name != "quiet"],
         "min_support": settings.min_support,
     }
+
+
+def _untimed(s: dict) -> str | None:
+    """Why the time chart is missing or incomplete, as a sentence."""
+    if not s["messages"] or s["timed"] == s["messages"]:
+        return None
+    if not s["timed"]:
+        return "These messages have no send times, so there is no chart over time."
+    missing = s["messages"] - s["timed"]
+    return f"{missing:,} of the {s['messages']:,} messages have no send time and are not in this chart."
