@@ -116,6 +116,16 @@ TO_DAILYDIALOG: dict[str, str] = {
     "sadness": "sadness", "surprise": "surprise",
 }
 
+
+
+def dailydialog_set(theirs: str) -> tuple[str, ...]:
+    """Every label of ours that reads as DailyDialog class ``theirs``: the set a reader lens may
+    answer for it (happiness: joy, love, gratitude or pride; every other class: one label)."""
+    if theirs not in DAILYDIALOG_LABELS:
+        raise KeyError(f"DailyDialog class {theirs!r} is not one of {DAILYDIALOG_LABELS} (labels.py)")
+    return tuple(label for label in LABELS if TO_DAILYDIALOG[label] == theirs)
+
+
 POLICIES = ("fold", "drop")
 
 # What the reader lens can learn from in an EmpatheticDialogues conversation (echoroom.lenses.data).

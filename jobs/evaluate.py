@@ -15,6 +15,14 @@ Protocol (docs/evaluation.md says the same in prose):
   emotion (labels.TO_DAILYDIALOG); macro-F1 over the 7 classes, ECE on the summed probabilities.
 - emoji: the GoEmotions single-label test examples that contain an emoji, read by the author lens;
   and what both lenses say of a few emoji-only lines.
+- scales and shift (lenses with scale heads; echoroom/lenses/judging.py): EmoBank's official dev
+  split, Pearson r of each valence/arousal head with the ratings from its perspective (author:
+  writer's, reader: reader's) and of the predicted valence gap with the real writer - reader gap
+  (95% bootstrap interval, 1000 resamples); iSarcasmEval dev (a fixed 20% of its training release,
+  never trained or tuned on): AUC and F1 of the sarcastic class (probability >= 0.5); the shift
+  score's AUC for sarcastic vs not and for large (top quartile of EmoBank train) vs small valence
+  gaps, next to the Jensen-Shannon divergence's; GoEmotions test (single label) flagged before
+  (top emotions differ) and now (shift_score >= 0.5), per kind.
 - baselines: mean-pooled frozen all-MiniLM-L6-v2 embeddings + logistic regression trained on the
   same training examples as the lens (hard label = largest target share).
 - ``--sample=N`` evaluates a fixed, seeded sample of N examples per test set (used by the tests).
@@ -37,6 +45,7 @@ from echoroom.labels import DAILYDIALOG_LABELS, LABEL2ID, LABELS, TO_DAILYDIALOG
 from echoroom.lenses import DEFAULT_LENSES_DIR
 from echoroom.lenses import data as D
 from echoroom.lenses import figures as F
+from echoroom.lenses.judging import flagged, scales_and_shift
 from echoroom.lenses.metrics import (
     accuracy,
     confusion,
@@ -213,6 +222,23 @@ def main(argv: list[str] | None = None) -> dict:
         "goemotions_test_single_label_shift_rate": float((both["author"].argmax(1) != both["reader"].argmax(1)).mean()),
         "neutral_messages_shift_rate": float((author_on_neutral != reader_on_neutral).mean()),
     }
+
+    # --- scales and shift, where both sides were measured ---
+    scales = scales_and_shift(lenses, root, s.sample, s.batch_size)
+    if scales:
+        metrics["scales"] = {k: v for k, v in scales.items() if k != "shift"}
+        metrics["shift"] |= scales["shift"]
+        metrics["shift"]["goemotions_test_flagged"] = flagged(
+            both["author"], both["reader"], both["author_valence"] - both["reader_valence"], both["author_sarcasm"],
+            infos["author"].shift)
+        e, q, sh = scales["emobank_dev"], scales["sarcasm_dev"], scales["shift"]
+        print(f"EmoBank dev (n={e['n']}): r author valence {e['author_valence_r']:.3f} arousal "
+              f"{e['author_arousal_r']:.3f}, reader valence {e['reader_valence_r']:.3f} arousal "
+              f"{e['reader_arousal_r']:.3f}; gap r {e['gap_r']:.3f} {e['gap_r_interval95']}\n"
+              f"sarcasm dev (n={q['n']}): AUC {q['auc']:.3f} F1-sarcastic {q['f1_sarcastic']:.3f}\n"
+              f"shift score AUC: sarcastic {sh['sarcasm_dev']['auc_shift_score']:.3f} (JSD "
+              f"{sh['sarcasm_dev']['auc_js_divergence']:.3f}), large gap {sh['emobank_dev']['auc_shift_score']:.3f} "
+              f"(JSD {sh['emobank_dev']['auc_js_divergence']:.3f})", flush=True)
 
     # --- baselines ---
     if s.baselines:

@@ -28,10 +28,22 @@ from tqdm.auto import tqdm
 from echoroom import settings as S
 from echoroom.labels import LABELS, NUM_LABELS, READER_TEXTS
 from echoroom.lenses import DEFAULT_LENSES_DIR
-from echoroom.lenses.calibration import fit_temperature, softmax, tune_bias, tune_thresholds
-from echoroom.lenses.metrics import accuracy, macro_f1
-from echoroom.lenses.model import DEFAULT_ENCODER, AdapterConfig, EmotionModel, LensInfo, load_encoder, save_lens
-from echoroom.lenses.text import PREPARATIONS, prepare
+from echoroom.lenses.calibration import calibrate, scale_fit
+from echoroom.lenses.data import DAILYDIALOG_TARGETS
+from echoroom.lenses.folder import LensInfo, save_lens
+from echoroom.lenses.metrics import scale_quality
+from echoroom.lenses.model import DEFAULT_ENCODER, AdapterConfig, EmotionModel, load_encoder
+from echoroom.lenses.tasks import (
+    SCALES,
+    Examples,
+    collate_with,
+    dev_outputs,
+    emotion_loss,
+    load_task,
+    scale_head,
+    scale_losses,
+)
+from echoroom.lenses.text import PREPARATIONS
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,11 @@ class Settings:
     reader_text: str = "first_turn"     # see echoroom.lenses.data.READER_TEXTS
     reader_neutral_fraction: float = 0.2  # borrowed GoEmotions neutral (docs/labels.md)
     dailydialog_neutral_cap: int = 12_000  # of DailyDialog's 72k "no emotion" training utterances
+    dailydialog_target: str = "any_of"  # happiness learnt as any of joy/love/gratitude/pride, or as joy
+    # scale heads on the same pass (docs/training.md): EmoBank valence/arousal, iSarcasmEval sarcasm
+    scales: bool = True
+    scale_epochs: float = 1.5
+    sarcasm_epochs: float = 3.0
     # what the lenses read: echoroom.lenses.text ("emoji_names": emoji written as their names)
     text_prep: str = ""
     # model and optimisation
@@ -86,77 +103,17 @@ class Settings:
             raise ValueError(f"--reader_text={self.reader_text}: expected one of {READER_TEXTS}")
         if not 0 <= self.reader_neutral_fraction < 1:
             raise ValueError("--reader_neutral_fraction must be in [0, 1)")
+        if self.dailydialog_target not in DAILYDIALOG_TARGETS:
+            raise ValueError(f"--dailydialog_target={self.dailydialog_target}: expected one of {DAILYDIALOG_TARGETS}")
+        if self.scales and self.lens_names != ["author", "reader"]:
+            raise ValueError("--scales=true trains both lenses' scale heads: "
+                             "use --lenses=author,reader or --scales=false")
         if self.text_prep not in PREPARATIONS:
             raise ValueError(f"--text_prep={self.text_prep}: expected one of {PREPARATIONS}")
 
     @property
     def lens_names(self) -> list[str]:
         return [x.strip() for x in self.lenses.split(",") if x.strip()]
-
-
-def task_key(name: str, split: str, s: Settings) -> str:
-    """The file name of a task's examples under --prepared_dir: every setting that shapes them."""
-    if name == "author":
-        return f"author-{split}-{s.label_policy}-{s.neutral_cap}-{s.seed}-{s.limit}"
-    return (f"reader-{split}-{s.reader_sources.replace(',', '+')}-{s.reader_text}-{s.reader_neutral_fraction}-"
-            f"{s.dailydialog_neutral_cap}-{s.seed}-{s.limit}")
-
-
-def load_task(name: str, split: str, s: Settings):
-    if s.prepared_dir:
-        import pyarrow.parquet as pq
-        table = pq.read_table(Path(s.prepared_dir) / f"{task_key(name, split, s)}.parquet")
-        return (prepare(table["text"].to_pylist(), s.text_prep),
-                np.array(table["target"].to_pylist(), dtype=np.float32))
-    # Imported here so that a run from --prepared_dir works where polars is not installed.
-    from echoroom.lenses import data as D
-    root = s.data_dir or None
-    if name == "author":
-        df = D.goemotions(split, policy=s.label_policy, neutral_cap=s.neutral_cap if split == "train" else None,
-                          seed=s.seed, root=root)
-    else:
-        df = D.reader_data(split, text=s.reader_text, neutral_fraction=s.reader_neutral_fraction,
-                           sources=tuple(x.strip() for x in s.reader_sources.split(",") if x.strip()),
-                           dailydialog_neutral_cap=s.dailydialog_neutral_cap, seed=s.seed, root=root)
-    if s.limit:
-        df = df.sample(n=min(s.limit, len(df)), seed=s.seed)
-    return prepare(df["text"].to_list(), s.text_prep), np.array(df["target"].to_list(), dtype=np.float32)
-
-
-class Batches(torch.utils.data.Dataset):
-    def __init__(self, texts, targets):
-        self.texts, self.targets = texts, targets
-
-    def __len__(self):
-        return len(self.texts)
-
-    def __getitem__(self, i):
-        return self.texts[i], self.targets[i]
-
-
-def collate_with(tokenizer, max_length):
-    def collate(items):
-        texts, targets = zip(*items)
-        enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        return enc["input_ids"], enc["attention_mask"], torch.tensor(np.stack(targets))
-    return collate
-
-
-@torch.no_grad()
-def dev_logits(model, tokenizer, texts, s: Settings, head: str, device) -> np.ndarray:
-    model.eval()
-    out = []
-    order = np.argsort([len(t) for t in texts])  # length-sorted batches: less padding
-    for i in range(0, len(texts), s.eval_batch_size):
-        idx = order[i:i + s.eval_batch_size]
-        enc = tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=s.max_length,
-                        return_tensors="pt").to(device)
-        out.append(model(enc["input_ids"], enc["attention_mask"], [head])[head].float().cpu().numpy())
-    logits = np.concatenate(out)
-    result = np.empty_like(logits)
-    result[order] = logits
-    model.train()
-    return result
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -179,9 +136,12 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"train: {accelerator.num_processes} process(es) on {accelerator.device}\n{S.describe(s)}", flush=True)
 
     # --- data ---
-    train = {name: load_task(name, "train", s) for name in s.lens_names}
-    dev = {name: load_task(name, "dev", s) for name in s.lens_names}
+    tasks = s.lens_names + (["emobank", "sarcasm"] if s.scales else [])
+    train = {name: load_task(name, "train", s) for name in tasks}
+    dev = {name: load_task(name, "dev", s) for name in tasks}
     if main_proc:
+        for name in tasks[len(s.lens_names):]:
+            print(f"{name}: {len(train[name][0])} train / {len(dev[name][0])} dev examples", flush=True)
         for name in s.lens_names:
             counts = train[name][1].sum(0)
             print(f"{name}: {len(train[name][0])} train / {len(dev[name][0])} dev examples; train label mass "
@@ -190,7 +150,14 @@ def main(argv: list[str] | None = None) -> dict:
     # --- model ---
     adapter = AdapterConfig(r=s.lora_r, alpha=s.lora_alpha, dropout=s.lora_dropout, full_finetune=s.full_finetune)
     tokenizer, encoder = load_encoder(s.encoder, adapter)
-    model = EmotionModel(encoder, s.lens_names)
+    widths = {n: NUM_LABELS for n in s.lens_names} | (
+        {scale_head(n): len(SCALES[n]) for n in s.lens_names} if s.scales else {})
+    model = EmotionModel(encoder, widths)
+    if s.scales:  # regression targets standardised on train; sarcasm classes balanced
+        centre = torch.tensor(train["emobank"][1].mean(0))
+        spread = torch.tensor(train["emobank"][1].std(0))
+        positive = float(train["sarcasm"][1].mean())
+        pos_weight = (1 - positive) / positive
     weights = {}
     for name in s.lens_names:
         freq = train[name][1].sum(0) / len(train[name][1])
@@ -199,9 +166,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     loaders = {}
     collate = collate_with(tokenizer, s.max_length)
-    for name in s.lens_names:
+    for name in tasks:
         g = torch.Generator().manual_seed(s.seed)
-        loaders[name] = torch.utils.data.DataLoader(Batches(*train[name]), batch_size=s.batch_size, shuffle=True,
+        loaders[name] = torch.utils.data.DataLoader(Examples(*train[name]), batch_size=s.batch_size, shuffle=True,
                                                     collate_fn=collate, generator=g, drop_last=True)
     head_params = [p for p in model.heads.parameters()]
     body_params = [p for p in model.encoder.parameters() if p.requires_grad]
@@ -212,9 +179,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     # one task per step, identically on every rank, in proportion to the tasks' sizes (--reader_epochs: its own)
     rng = np.random.default_rng(s.seed)
-    if s.reader_epochs:
-        epochs = {"author": s.epochs, "reader": s.reader_epochs}
-        steps = [name for name in s.lens_names for _ in range(int(len(loaders[name]) * epochs[name]))]
+    if s.reader_epochs or s.scales:
+        epochs = {"author": s.epochs, "reader": s.reader_epochs or s.epochs, "emobank": s.scale_epochs,
+                  "sarcasm": s.sarcasm_epochs}
+        steps = [name for name in tasks for _ in range(int(len(loaders[name]) * epochs[name]))]
         schedule = rng.permutation(steps).tolist()
     else:
         per_epoch = [name for name in s.lens_names for _ in range(len(loaders[name]))]
@@ -232,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
     # --- loop ---
     iters = {name: iter(loader) for name, loader in loaders.items()}
     model.train()
-    t0, log, running = time.time(), [], {n: [] for n in s.lens_names}
+    t0, log, running = time.time(), [], {n: [] for n in tasks}
     bar = tqdm(schedule, desc="train", disable=not main_proc, mininterval=2.0)
     for step, name in enumerate(bar, 1):
         try:
@@ -240,9 +208,13 @@ def main(argv: list[str] | None = None) -> dict:
         except StopIteration:
             iters[name] = iter(loaders[name])
             ids, mask, target = next(iters[name])
-        logits = model(ids, mask, [name])[name].float()
-        w = (target * weights[name].to(target.device)).sum(-1)
-        loss = (-(target * torch.log_softmax(logits, -1)).sum(-1) * w).mean()
+        if name in s.lens_names:
+            logits = model(ids, mask, [name])[name].float()
+            loss = emotion_loss(logits, target, weights[name].to(target.device), any_of=name == "reader")
+        else:
+            outputs = model(ids, mask, [scale_head(n) for n in s.lens_names])
+            loss = scale_losses({k: v.float() for k, v in outputs.items()}, name, target,
+                                centre.to(target.device), spread.to(target.device), pos_weight)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -253,7 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
             entry = {"step": step, "seconds": round(time.time() - t0, 1),
                      **{f"loss_{n}": float(np.mean(v)) for n, v in running.items() if v}}
             log.append(entry)
-            running = {n: [] for n in s.lens_names}
+            running = {n: [] for n in tasks}
             bar.set_postfix({k: f"{v:.3f}" for k, v in entry.items() if k.startswith("loss")})
     train_seconds = time.time() - t0
     accelerator.wait_for_everyone()
@@ -264,33 +236,41 @@ def main(argv: list[str] | None = None) -> dict:
     if main_proc:
         model = accelerator.unwrap_model(model)
         out = Path(s.out_dir)
+        heads = s.lens_names + ([scale_head(n) for n in s.lens_names] if s.scales else [])
+        raw = {name: dev_outputs(model, tokenizer, dev[name][0], s.max_length, s.eval_batch_size, heads,
+                                 accelerator.device) for name in tasks}
         for name in s.lens_names:
-            texts, targets = dev[name]
-            z = dev_logits(model, tokenizer, texts, s, name, accelerator.device)
-            y = targets.argmax(1)
-            bias = tune_bias(z, y, accuracy_weight=s.bias_accuracy_weight) if s.tune_bias else np.zeros(NUM_LABELS)
-            temperature = fit_temperature(z + bias, targets)
-            probs = softmax((z + bias) / temperature)
-            thresholds = tune_thresholds(probs, (targets > 0).astype(np.float32))
-            pred = probs.argmax(1)
-            dev_metrics = {"accuracy": accuracy(y, pred), "macro_f1": macro_f1(y, pred),
-                           "accuracy_before_bias": accuracy(y, z.argmax(1)),
-                           "macro_f1_before_bias": macro_f1(y, z.argmax(1))}
+            cal = calibrate(raw[name][name], dev[name][1], any_of=name == "reader", with_bias=s.tune_bias,
+                            accuracy_weight=s.bias_accuracy_weight)
             info = LensInfo(name=name, encoder=s.encoder, adapter=asdict(adapter), max_length=s.max_length,
-                            text_prep=s.text_prep, temperature=temperature, bias=bias.round(6).tolist(),
-                            thresholds=thresholds.round(4).tolist(), settings=asdict(s))
+                            text_prep=s.text_prep, temperature=cal["temperature"], bias=cal["bias"].round(6).tolist(),
+                            thresholds=cal["thresholds"].round(4).tolist(), settings=asdict(s))
+            dev_metrics = cal["dev"]
+            if s.scales:  # each scale mapped onto its scale on held-out examples (tasks.load_task "dev")
+                info.scales = list(SCALES[name])
+                for k, scale in enumerate(info.scales):
+                    task, column = ("sarcasm", 0) if scale == "sarcasm" else ("emobank", k + 2 * (name == "reader"))
+                    out_k, truth = raw[task][scale_head(name)][:, k], dev[task][1][:, column]
+                    offset, factor = scale_fit(out_k, truth, probability=scale == "sarcasm")
+                    info.scale_offset.append(round(offset, 6))
+                    info.scale_factor.append(round(factor, 6))
+                    dev_metrics[f"{scale}_dev"] = scale_quality(offset + factor * out_k, truth, scale == "sarcasm")
             if s.full_finetune:
                 print(f"{name}: full fine-tune (reference only; not saved as a compact lens)")
             else:
                 info = save_lens(out / name, model, name, info)
                 (out / name / "train_log.json").write_text(json.dumps(
                     {k: v for k, v in result.items() if k != "lenses"} | {"dev": dev_metrics}, indent=2) + "\n")
-            result["lenses"][name] = {"dev": dev_metrics, "version": info.version, "temperature": temperature}
+            result["lenses"][name] = {"dev": dev_metrics, "version": info.version, "temperature": info.temperature}
             m = dev_metrics
             print(f"{name}: dev accuracy {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f} (before bias "
                   f"{m['accuracy_before_bias']:.4f} / {m['macro_f1_before_bias']:.4f}), "
-                  f"T={temperature:.3f} -> {info.version}", flush=True)
+                  f"T={info.temperature:.3f}, scales {({k: v for k, v in m.items() if k.endswith('_dev')})} "
+                  f"-> {info.version}", flush=True)
         print(f"train: {total} steps in {train_seconds:.0f}s", flush=True)
+        if s.scales and not s.full_finetune:  # the shift score's weights, from the pair just saved
+            from jobs import fit_shift
+            result["shift"] = fit_shift.main([f"--lenses_dir={out}", f"--data_dir={s.data_dir}", f"--seed={s.seed}"])
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return result

@@ -49,6 +49,14 @@ CREATE TABLE IF NOT EXISTS predictions (
     PRIMARY KEY (message_id, lens_version)
 );
 
+-- Scales read with the emotions (lenses with scale heads; NULL otherwise): valence and arousal on
+-- EmoBank's 1-5 scale, from the lens's perspective (author: the writer's; reader: the reader's),
+-- and the author lens's probability that the author meant the message sarcastically. Added last,
+-- so databases made before them are upgraded in place.
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS valence FLOAT;
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS arousal FLOAT;
+ALTER TABLE predictions ADD COLUMN IF NOT EXISTS sarcasm FLOAT;
+
 CREATE TABLE IF NOT EXISTS runs (
     run_id         VARCHAR PRIMARY KEY,
     started_at     TIMESTAMPTZ NOT NULL,
@@ -77,6 +85,28 @@ CREATE OR REPLACE MACRO js_divergence(p, q) AS greatest(0.0, least(1.0, 0.5 * li
     list_transform(range(1, len(p) + 1), lambda i:
         CASE WHEN p[i] > 0 THEN p[i]::DOUBLE * log2(2 * p[i]::DOUBLE / (p[i]::DOUBLE + q[i]::DOUBLE)) ELSE 0 END
       + CASE WHEN q[i] > 0 THEN q[i]::DOUBLE * log2(2 * q[i]::DOUBLE / (p[i]::DOUBLE + q[i]::DOUBLE)) ELSE 0 END))));
+
+-- How the two lenses' top emotions differ (echoroom/lenses/shift.py: kind).
+CREATE OR REPLACE MACRO shift_kind(author_emotion, reader_emotion) AS CASE
+    WHEN author_emotion = reader_emotion THEN 'none'
+    WHEN reader_emotion = 'neutral' THEN 'tone_lost'
+    WHEN author_emotion = 'neutral' THEN 'tone_added'
+    ELSE 'misread' END;
+
+-- The shift score (echoroom/lenses/shift.py: score): a logistic regression over the divergence,
+-- whether the top emotions differ, the absolute valence gap and the sarcasm probability, with
+-- the weights saved in the author lens (lenses.info.shift); missing scales count as 0, and a lens
+-- without weights scores by divergence alone.
+CREATE OR REPLACE MACRO shift_score(jsd, author_probs, reader_probs, gap, sarcasm, model) AS CASE
+    WHEN (model->>'bias') IS NULL THEN jsd
+    ELSE 1.0 / (1.0 + exp(-(
+        (model->>'bias')::DOUBLE
+        + (model->>'js_divergence')::DOUBLE * jsd
+        + (model->>'differ')::DOUBLE
+            * CASE WHEN list_position(author_probs, list_max(author_probs))
+                     <> list_position(reader_probs, list_max(reader_probs)) THEN 1 ELSE 0 END
+        + (model->>'abs_valence_gap')::DOUBLE * coalesce(abs(gap), 0)
+        + (model->>'sarcasm')::DOUBLE * coalesce(sarcasm, 0)))) END;
 
 -- The lens pair users see: the versions of the most recent finished run.
 CREATE OR REPLACE VIEW current_lenses AS
@@ -109,7 +139,17 @@ SELECT
     a.labels AS author_labels,
     r.labels AS reader_labels,
     js_divergence(a.probs, r.probs) AS js_divergence,
-    a.emotion <> r.emotion AS shifted,
+    shift_kind(a.emotion, r.emotion) AS shift_kind,
+    s.shift_score,
+    -- The threshold is the session's ``shift_threshold`` variable (set by echoroom from its
+    -- setting), else the default justified in docs/labels.md.
+    s.shift_score >= coalesce(getvariable('shift_threshold'), 0.5) AS shifted,
+    a.valence AS author_valence,
+    a.arousal AS author_arousal,
+    r.valence AS reader_valence,
+    r.arousal AS reader_arousal,
+    a.valence - r.valence AS valence_gap,
+    a.sarcasm,
     a.truncated,
     a.probs[1] AS author_joy,
     a.probs[2] AS author_anger,
@@ -135,4 +175,7 @@ FROM current_lenses c
 JOIN predictions a ON a.lens = 'author' AND a.lens_version = c.author_version AND a.status = 'scored'
 JOIN predictions r ON r.lens = 'reader' AND r.lens_version = c.reader_version AND r.status = 'scored'
                   AND r.message_id = a.message_id
-JOIN messages m ON m.message_id = a.message_id;
+JOIN messages m ON m.message_id = a.message_id
+LEFT JOIN lenses la ON la.version = c.author_version,
+LATERAL (SELECT shift_score(js_divergence(a.probs, r.probs), a.probs, r.probs, a.valence - r.valence, a.sarcasm,
+                            la.info->'shift') AS shift_score) s;

@@ -15,17 +15,20 @@ def build_untrained_lenses(root: Path) -> Path:
 
     import torch
 
-    from echoroom.lenses.model import AdapterConfig, EmotionModel, LensInfo, load_encoder, save_lens
+    from echoroom.lenses.folder import LensInfo, save_lens
+    from echoroom.lenses.model import AdapterConfig, EmotionModel, load_encoder
 
     torch.manual_seed(0)
     adapter = AdapterConfig()
     _, encoder = load_encoder(None, adapter)
-    model = EmotionModel(encoder, ["author", "reader"])
+    model = EmotionModel(encoder, {"author": 10, "reader": 10, "author_scales": 3, "reader_scales": 2})
     with torch.no_grad():
         for head in model.heads.values():
             head.weight.mul_(20)  # spread the distributions so top-1 is never a near tie
     for name in ("author", "reader"):
-        info = LensInfo(name=name, encoder="all-MiniLM-L6-v2", adapter=asdict(adapter), max_length=128)
+        scales = ["valence", "arousal", "sarcasm"][:3 if name == "author" else 2]
+        info = LensInfo(name=name, encoder="all-MiniLM-L6-v2", adapter=asdict(adapter), max_length=128,
+                        scales=scales, scale_offset=[3.0] * len(scales), scale_factor=[0.5] * len(scales))
         save_lens(root / name, model, name, info)
     return root
 

@@ -7,7 +7,8 @@ import pytest
 
 from echoroom.labels import LABELS
 from echoroom.lenses import DEFAULT_LENSES_DIR, default_lens_folders
-from echoroom.lenses.model import LensSet, read_lens_info
+from echoroom.lenses.folder import read_lens_info
+from echoroom.lenses.model import LensSet
 
 CLEAR = {
     "Thank you so much for your help, I really appreciate it!": "gratitude",

@@ -17,7 +17,17 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from echoroom.labels import LABEL2ID, LABELS, NUM_LABELS, READER_TEXTS, map_dailydialog, map_empathetic, map_goemotions
+from echoroom.labels import (
+    DAILYDIALOG_LABELS,
+    LABEL2ID,
+    LABELS,
+    NUM_LABELS,
+    READER_TEXTS,
+    dailydialog_set,
+    map_dailydialog,
+    map_empathetic,
+    map_goemotions,
+)
 
 DEFAULT_DATA_DIR = "../shared/data"
 GOEMOTIONS_SPLITS = {"train": "train", "dev": "dev", "test": "test"}
@@ -26,6 +36,12 @@ EMPATHETIC_SPLITS = {"train": "train", "dev": "valid", "test": "test"}
 # is judged (jobs/evaluate.py): so training tunes on a dev set cut from train, every 20th dialogue.
 DAILYDIALOG_DEV_EVERY = 20
 READER_SOURCES = ("empatheticdialogues", "dailydialog")
+# How DailyDialog's one positive class is learnt: as "any of joy, love, gratitude, pride" (the
+# loss rewards the summed probability, labels.dailydialog_set) or as joy alone.
+DAILYDIALOG_TARGETS = ("any_of", "joy")
+# iSarcasmEval ships one training split: a fixed share of it, chosen by a fixed seed whatever the
+# training seed, is the dev split sarcasm is reported on; another share tunes the calibration.
+SARCASM_DEV, SARCASM_TUNE, SARCASM_SPLIT_SEED = 0.2, 0.1, 2022
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -144,18 +160,21 @@ def dailydialog(split: str, *, neutral_cap: int | None = None, seed: int = 0,
         pl.format("dd-{}-{}-{}", pl.lit(source), pl.col("dialog_id"), pl.col("turn")).alias("id"),
         pl.col("utterance").map_elements(detokenize, return_dtype=pl.String).alias("text"),
         pl.col("emotion").cast(pl.Int64).map_elements(map_dailydialog, return_dtype=pl.String).alias("label"),
-    ).with_columns(pl.col("label").alias("context"))
+    ).with_columns(pl.col("label").alias("context"), pl.col("emotion").cast(pl.Int64).map_elements(
+        lambda code: list(dailydialog_set(DAILYDIALOG_LABELS[code])), return_dtype=pl.List(pl.String)
+    ).alias("labels"))
     if neutral_cap is not None:
         neutral = df.filter(pl.col("label") == "neutral")
         if len(neutral) > neutral_cap:
             neutral = neutral.sample(n=neutral_cap, seed=seed)
         df = pl.concat([df.filter(pl.col("label") != "neutral"), neutral]).sort("dialog_id", "turn")
-    return df.select("id", "dialog_id", "turn", "text", "context", "label")
+    return df.select("id", "dialog_id", "turn", "text", "context", "label", "labels")
 
 
 def reader_data(split: str, *, text: str = "first_turn", neutral_fraction: float = 0.0,
                 sources: tuple[str, ...] = ("empatheticdialogues",), dailydialog_neutral_cap: int | None = None,
-                seed: int = 0, root: str | os.PathLike | None = None) -> pl.DataFrame:
+                dailydialog_target: str = "any_of", seed: int = 0,
+                root: str | os.PathLike | None = None) -> pl.DataFrame:
     """The reader lens's data: EmpatheticDialogues, DailyDialog, and borrowed neutral examples.
 
     EmpatheticDialogues has no neutral situations, so a reader lens trained on it alone must
@@ -163,18 +182,27 @@ def reader_data(split: str, *, text: str = "first_turn", neutral_fraction: float
     them) were judged by readers of the dialogue. ``neutral_fraction`` adds GoEmotions examples
     whose raters agreed on neutral alone (from the same split), making that share of the result
     neutral. See docs/labels.md for why these sources and what they mean.
+
+    ``target`` spreads an example's mass over every label it may be read as: one label, except
+    DailyDialog happiness with ``dailydialog_target="any_of"`` (its four positive labels; the
+    reader loss then rewards their summed probability, jobs/train.py).
     """
+    if dailydialog_target not in DAILYDIALOG_TARGETS:
+        raise ValueError(f"unknown DailyDialog target {dailydialog_target!r}; expected one of {DAILYDIALOG_TARGETS}")
     unknown = sorted(set(sources) - set(READER_SOURCES))
     if unknown or not sources:
         raise ValueError(f"unknown reader source(s) {unknown or sources}; expected some of {READER_SOURCES}")
     parts = []
     if "empatheticdialogues" in sources:
-        parts.append(empathetic(split, text=text, root=root).with_columns(
-            pl.lit("empatheticdialogues").alias("source")))
+        ed = empathetic(split, text=text, root=root)
+        parts.append(ed.with_columns(pl.lit("empatheticdialogues").alias("source"),
+                                     pl.concat_list("label").alias("labels")))
     if "dailydialog" in sources:
         dd = dailydialog(split, neutral_cap=dailydialog_neutral_cap if split == "train" else None,
                          seed=seed, root=root)
-        parts.append(dd.select("id", "text", "context", "label", pl.lit("dailydialog").alias("source")))
+        if dailydialog_target == "joy":
+            dd = dd.with_columns(pl.concat_list("label").alias("labels"))
+        parts.append(dd.select("id", "text", "context", "label", pl.lit("dailydialog").alias("source"), "labels"))
     ed = pl.concat(parts)
     if neutral_fraction > 0:
         n = int(round(len(ed) * neutral_fraction / (1 - neutral_fraction)))
@@ -182,7 +210,41 @@ def reader_data(split: str, *, text: str = "first_turn", neutral_fraction: float
         ge = ge.filter(pl.col("label_names").list.join(",") == "neutral")
         ge = ge.sample(n=min(n, len(ge)), seed=seed, shuffle=True)
         ge = ge.select("id", "text", pl.lit("neutral").alias("context"), pl.lit("neutral").alias("label"),
-                       pl.lit("goemotions").alias("source"))
+                       pl.lit("goemotions").alias("source"), pl.concat_list(pl.lit("neutral")).alias("labels"))
         ed = pl.concat([ed, ge])
-    return ed.with_columns(pl.Series("target", _targets([[x] for x in ed["label"].to_list()]),
-                                     dtype=pl.List(pl.Float32)))
+    return ed.with_columns(pl.Series("target", _targets(ed["labels"].to_list()), dtype=pl.List(pl.Float32)))
+
+
+def emobank(split: str, root: str | os.PathLike | None = None) -> pl.DataFrame:
+    """EmoBank sentences (train or dev) with valence and arousal, 1-5, as raters judged the
+    writer felt (``writer_V``, ``writer_A``) and as they felt reading it (``reader_V``, ``reader_A``)."""
+    if split not in ("train", "dev"):
+        raise ValueError(f"unknown EmoBank split {split!r}; expected train or dev (its test split is reserved)")
+    df = _read(data_dir(root) / "emobank" / f"{split}.parquet")
+    return df.filter(pl.col("text").str.strip_chars().str.len_chars() > 0).select(
+        "id", "text", "writer_V", "writer_A", "reader_V", "reader_A")
+
+
+def sarcasm(split: str, *, rephrases: bool = True, root: str | os.PathLike | None = None) -> pl.DataFrame:
+    """iSarcasmEval posts with their authors' own label: id, text, sarcastic (0/1), source.
+
+    ``split`` is train, tune or dev (fixed shares of the one released split, SARCASM_*). In train,
+    ``rephrases`` adds each sarcastic post's literal rewrite by its author as a non-sarcastic
+    example: the same topic and words without the sarcasm, so the head cannot learn topic alone.
+    """
+    if split not in ("train", "tune", "dev"):
+        raise ValueError(f"unknown sarcasm split {split!r}; expected train, tune or dev")
+    df = _read(data_dir(root) / "isarcasmeval" / "train.parquet")
+    draw = np.random.default_rng(SARCASM_SPLIT_SEED).random(len(df))
+    part = np.where(draw < SARCASM_DEV, "dev", np.where(draw < SARCASM_DEV + SARCASM_TUNE, "tune", "train"))
+    df = df.filter(pl.Series(part == split)).filter(pl.col("tweet").is_not_null()
+                                                    & (pl.col("tweet").str.strip_chars() != ""))
+    posts = df.select(pl.format("isarcasm-{}", pl.col("row")).alias("id"), pl.col("tweet").alias("text"),
+                      pl.col("sarcastic").cast(pl.Int8), pl.lit("post").alias("source"))
+    if split == "train" and rephrases:
+        literal = df.filter((pl.col("sarcastic") == 1) & pl.col("rephrase").is_not_null()
+                            & (pl.col("rephrase").str.strip_chars() != ""))
+        posts = pl.concat([posts, literal.select(
+            pl.format("isarcasm-{}-rephrase", pl.col("row")).alias("id"), pl.col("rephrase").alias("text"),
+            pl.lit(0, pl.Int8).alias("sarcastic"), pl.lit("rephrase").alias("source"))])
+    return posts

@@ -70,3 +70,30 @@ def multilabel_f1(pred_sets: list[set[str]], true_sets: list[set[str]]) -> dict[
     macro = f1_score(truth, pred, labels=present, average="macro", zero_division=0) if present else 0.0
     return {"micro_f1": float(f1_score(truth, pred, average="micro", zero_division=0)),
             "macro_f1": float(macro), "exact_match": float(accuracy_score(truth, pred))}
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def bootstrap_interval(stat, *arrays, rounds: int = 1000, seed: int = 0, level: float = 0.95) -> list[float]:
+    """Percentile bootstrap interval of ``stat(*arrays)`` resampling rows together."""
+    rng = np.random.default_rng(seed)
+    n = len(arrays[0])
+    values = [stat(*(np.asarray(a)[idx] for a in arrays)) for idx in (rng.integers(0, n, n) for _ in range(rounds))]
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return [float(lo), float(hi)]
+
+
+def scale_quality(predicted: np.ndarray, truth: np.ndarray, probability: bool) -> dict:
+    """A scale head against its truth: Pearson r for a rating; AUC and F1 at 0.5 for a probability."""
+    if not probability:
+        return {"pearson_r": pearson(predicted, truth), "n": int(len(truth))}
+    from sklearn.metrics import roc_auc_score
+    p = 1 / (1 + np.exp(-np.asarray(predicted, np.float64)))
+    y = np.asarray(truth) > 0.5
+    return {"auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else 0.5,
+            "f1_positive": float(f1_score(y, p >= 0.5, zero_division=0)), "n": int(len(truth))}

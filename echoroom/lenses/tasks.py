@@ -1,0 +1,141 @@
+"""What each head learns from, in batches, and with which loss (used by jobs/train.py).
+
+Four tasks share one encoder pass (one adapter):
+- ``author``: GoEmotions mapped onto our labels, soft cross-entropy (multi-label mass shared);
+- ``reader``: EmpatheticDialogues, DailyDialog and borrowed neutral, "any of" cross-entropy: the
+  loss is -log of the summed probability of the labels an example may be read as, which is plain
+  cross-entropy for one label and lets DailyDialog's happiness be joy, love, gratitude or pride;
+- ``emobank``: valence and arousal as the writer felt them (author head) and as readers felt them
+  (reader head), standardised regression (mean squared error);
+- ``sarcasm``: the post's own author's sarcasm label (author head), logistic loss.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from echoroom.lenses.text import prepare
+
+# The scales each lens reads besides its emotions, in the order of its scale head's outputs.
+SCALES = {"author": ("valence", "arousal", "sarcasm"), "reader": ("valence", "arousal")}
+EMOBANK_COLUMNS = {"author": ("writer_V", "writer_A"), "reader": ("reader_V", "reader_A")}
+SCALE_TASKS = ("emobank", "sarcasm")
+
+
+def scale_head(lens: str) -> str:
+    return f"{lens}_scales"
+
+
+def task_key(name: str, split: str, s) -> str:
+    """The file name of a task's examples under --prepared_dir: every setting that shapes them."""
+    if name == "author":
+        return f"author-{split}-{s.label_policy}-{s.neutral_cap}-{s.seed}-{s.limit}"
+    return (f"reader-{split}-{s.reader_sources.replace(',', '+')}-{s.reader_text}-{s.reader_neutral_fraction}-"
+            f"{s.dailydialog_neutral_cap}-{s.dailydialog_target}-{s.seed}-{s.limit}")
+
+
+def load_task(name: str, split: str, s) -> tuple[list[str], np.ndarray]:
+    """(prepared texts, targets): emotion targets (n, 10) for author/reader, standardisation
+    aside the raw scale targets for emobank (n, 4: writer V, A, reader V, A) and sarcasm (n, 1)."""
+    if s.prepared_dir and name in ("author", "reader"):
+        import pyarrow.parquet as pq
+        table = pq.read_table(Path(s.prepared_dir) / f"{task_key(name, split, s)}.parquet")
+        return (prepare(table["text"].to_pylist(), s.text_prep),
+                np.array(table["target"].to_pylist(), dtype=np.float32))
+    # Imported here so that a run from --prepared_dir works where polars is not installed.
+    from echoroom.lenses import data as D
+    root = s.data_dir or None
+    if name == "author":
+        df = D.goemotions(split, policy=s.label_policy, neutral_cap=s.neutral_cap if split == "train" else None,
+                          seed=s.seed, root=root)
+    elif name == "reader":
+        df = D.reader_data(split, text=s.reader_text, neutral_fraction=s.reader_neutral_fraction,
+                           sources=tuple(x.strip() for x in s.reader_sources.split(",") if x.strip()),
+                           dailydialog_neutral_cap=s.dailydialog_neutral_cap,
+                           dailydialog_target=s.dailydialog_target, seed=s.seed, root=root)
+    elif name == "emobank":
+        # EmoBank has train and dev only, and dev is where the heads are reported: the last
+        # tenth of train (in file order, which groups sentences by document) tunes nothing but
+        # is the dev set training prints.
+        df = D.emobank("train", root=root)
+        cut = int(len(df) * 0.9)
+        df = df[:cut] if split == "train" else df[cut:]
+        df = df.with_columns(target=np_list(df.select(*EMOBANK_COLUMNS["author"], *EMOBANK_COLUMNS["reader"])))
+    elif name == "sarcasm":
+        df = D.sarcasm("train" if split == "train" else "tune", root=root)
+        df = df.with_columns(target=np_list(df.select("sarcastic")))
+    else:
+        raise ValueError(f"unknown task {name!r}")
+    if s.limit:
+        df = df.sample(n=min(s.limit, len(df)), seed=s.seed)
+    return prepare(df["text"].to_list(), s.text_prep), np.array(df["target"].to_list(), dtype=np.float32)
+
+
+def np_list(frame):
+    """A frame's numeric columns as one list column (a row's targets)."""
+    import polars as pl
+    return pl.Series(frame.to_numpy().astype(np.float32).tolist(), dtype=pl.List(pl.Float32))
+
+
+class Examples(torch.utils.data.Dataset):
+    def __init__(self, texts, targets):
+        self.texts, self.targets = texts, targets
+
+    def __len__(self):
+        return len(self.texts)
+
+    def __getitem__(self, i):
+        return self.texts[i], self.targets[i]
+
+
+def collate_with(tokenizer, max_length):
+    def collate(items):
+        texts, targets = zip(*items)
+        enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        return enc["input_ids"], enc["attention_mask"], torch.tensor(np.stack(targets))
+    return collate
+
+
+def emotion_loss(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, any_of: bool) -> torch.Tensor:
+    """Class-weighted cross-entropy against soft targets, or against the set of allowed labels."""
+    logp = torch.log_softmax(logits, -1)
+    if any_of:
+        nll = -torch.logsumexp(logp.masked_fill(target <= 0, float("-inf")), -1)
+    else:
+        nll = -(target * logp).sum(-1)
+    return (nll * (target * weights).sum(-1)).mean()
+
+
+def scale_losses(outputs: dict[str, torch.Tensor], task: str, target: torch.Tensor,
+                 centre: torch.Tensor, spread: torch.Tensor, pos_weight: float) -> torch.Tensor:
+    """The emobank task trains both lenses' valence/arousal outputs; sarcasm the author's third."""
+    if task == "emobank":
+        z = (target - centre) / spread
+        return (torch.nn.functional.mse_loss(outputs[scale_head("author")][:, :2], z[:, :2])
+                + torch.nn.functional.mse_loss(outputs[scale_head("reader")][:, :2], z[:, 2:]))
+    return torch.nn.functional.binary_cross_entropy_with_logits(
+        outputs[scale_head("author")][:, 2], target[:, 0], pos_weight=torch.tensor(pos_weight))
+
+
+@torch.no_grad()
+def dev_outputs(model, tokenizer, texts, max_length: int, batch_size: int, heads: list[str], device):
+    """Every named head's raw outputs on texts, in their order (length-sorted batches)."""
+    model.eval()
+    out = {h: [] for h in heads}
+    order = np.argsort([len(t) for t in texts])
+    for i in range(0, len(texts), batch_size):
+        idx = order[i:i + batch_size]
+        enc = tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=max_length,
+                        return_tensors="pt").to(device)
+        for h, v in model(enc["input_ids"], enc["attention_mask"], heads).items():
+            out[h].append(v.float().cpu().numpy())
+    result = {}
+    for h, parts in out.items():
+        z = np.concatenate(parts)
+        result[h] = np.empty_like(z)
+        result[h][order] = z
+    model.train()
+    return result
