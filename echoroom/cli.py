@@ -35,7 +35,7 @@ Each command has its own --help. Documentation: README.md and docs/."""
 
 def _predict(args) -> int:
     from echoroom.labels import LABELS
-    from echoroom.lenses import default_lens_folders
+    from echoroom.lenses import default_lens_folders, shift
     from echoroom.lenses.model import LensSet
 
     lenses = LensSet(default_lens_folders(args.lenses))
@@ -50,6 +50,15 @@ def _predict(args) -> int:
             print(f"  {name:<7} {LABELS[order[0]]:<9} {row[order[0]]:.2f}   labels: {labels}")
             bars = "  ".join(f"{LABELS[j]} {row[j]:.2f}" for j in order[:5])
             print(f"          {bars}")
+            scales = [f"{s} {probs[f'{name}_{s}'][i]:.2f}" for s in lenses.infos[name].scales]
+            if scales:
+                print(f"          {'  '.join(scales)}")
+        gap = probs["author_valence"][i] - probs["reader_valence"][i] if "reader_valence" in probs else None
+        sarcasm = probs["author_sarcasm"][i] if "author_sarcasm" in probs else None
+        said = shift.describe(probs["author"][i], probs["reader"][i], gap, sarcasm, lenses.infos["author"].shift)
+        print(f"  shift   {said['kind']:<10} score {said['score']:.2f}"
+              + (f"   valence gap {gap:+.2f}" if gap is not None else "")
+              + (f"   sarcasm {sarcasm:.2f}" if sarcasm is not None else ""))
     return 0
 
 

@@ -40,8 +40,19 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     define_macros(con)
 
 
-def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (and for writers, create and migrate) the database at ``path``, with the macros defined."""
+def connect(path: str | Path, read_only: bool = False, shift_threshold: float | None = None
+            ) -> duckdb.DuckDBPyConnection:
+    """Open (and for writers, create and migrate) the database at ``path``, with the macros defined.
+
+    ``shift_threshold`` sets the session variable ``message_lenses.shifted`` compares ``shift_score``
+    with (unset: the view's default, docs/labels.md)."""
+    con = _open(path, read_only)
+    if shift_threshold is not None:
+        query(con, "shift_threshold", {"threshold": float(shift_threshold)})
+    return con
+
+
+def _open(path: str | Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     path = Path(path)
     if read_only:
         if not path.is_file():

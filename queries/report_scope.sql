@@ -18,5 +18,5 @@ SELECT
     message_id, conversation_id, sender, sent_at, channel, text, run_id,
     author_version, reader_version, author_emotion, author_confidence,
     reader_emotion, reader_confidence, author_labels, reader_labels,
-    js_divergence, shifted, truncated
+    js_divergence, shift_kind, shift_score, shifted, valence_gap, sarcasm, truncated
 FROM in_scope($start, $end, $conversation, $channel, $sender);

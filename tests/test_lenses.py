@@ -1,5 +1,6 @@
 """The committed lenses: compact, loadable, and right on sentences whose emotion is not in doubt."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,6 @@ def test_predict_command_shows_both_lenses(capsys):
     out = capsys.readouterr().out
     assert "Thank you so much for your help!" in out
     assert "author  gratitude" in out and "reader " in out and "labels:" in out
+    assert re.search(r"^  shift   (none|misread|tone_lost|tone_added) +score [01]\.\d\d   valence gap [+-]\d\.\d\d"
+                     r"   sarcasm [01]\.\d\d$", out, re.M)
+    assert re.search(r"^ +valence [1-5]\.\d\d  arousal [1-5]\.\d\d  sarcasm [01]\.\d\d$", out, re.M)

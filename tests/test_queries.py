@@ -44,7 +44,7 @@ def parameters(db: Path, con: duckdb.DuckDBPyConnection) -> dict:
         "version": "test-lens", "lens": "author", "encoder": "test", "info": "{}", "metrics": "{}",
         "started_at": now, "finished_at": now, "counts": "{}", "seconds": 1.0, "settings": "{}",
         "inputs": "[]", "processes": 1, "stopwords": ["the", "it"], "per_group": 5, "max_messages": 100,
-        "max_chars": 400,
+        "max_chars": 400, "threshold": 0.5,
     }
 
 
@@ -262,3 +262,21 @@ def test_divergent_messages_and_run_metadata(scored, lens_rows):
     runs = report_rows(scored, "run_metadata")
     assert len(runs) == 1 and runs[0]["messages_in_scope"] == len(lens_rows)
     assert json.loads(runs[0]["counts"])
+
+
+def test_shift_threshold_decides_shifted(scored):
+    from echoroom import store
+
+    for threshold in (0.05, 0.5, 0.95):
+        con = store.connect(scored, read_only=True, shift_threshold=threshold)
+        shifted, at_or_above, n = con.execute(
+            "SELECT count(*) FILTER (WHERE shifted), count(*) FILTER (WHERE shift_score >= $t), count(*) "
+            "FROM message_lenses", {"t": threshold}).fetchone()
+        con.close()
+        assert n > 0 and shifted == at_or_above
+    con = store.connect(scored, read_only=True)
+    default = con.execute("SELECT count(*) FILTER (WHERE shifted) = count(*) FILTER (WHERE shift_score >= 0.5) "
+                          "FROM message_lenses").fetchone()[0]
+    kinds = {k for (k,) in con.execute("SELECT DISTINCT shift_kind FROM message_lenses").fetchall()}
+    con.close()
+    assert default and kinds <= {"misread", "tone_lost", "tone_added", "none"}

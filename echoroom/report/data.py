@@ -45,9 +45,9 @@ def run_query(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> list[d
     return [dict(zip(columns, row)) for row in cursor.fetchall()]
 
 
-def _connect(db: str) -> duckdb.DuckDBPyConnection:
+def _connect(db: str, shift_threshold: float | None = None) -> duckdb.DuckDBPyConnection:
     try:
-        return store.connect(db, read_only=True)
+        return store.connect(db, read_only=True, shift_threshold=shift_threshold)
     except duckdb.IOException as exc:
         # DuckDB has one writer per file and readers must wait for it (a scoring run, usually).
         raise ReportError(f"cannot open {db} to read it ({exc}); if a scoring run is writing it, "
@@ -56,7 +56,7 @@ def _connect(db: str) -> duckdb.DuckDBPyConnection:
 
 def open_scope(settings: ReportSettings) -> duckdb.DuckDBPyConnection:
     """A read-only connection whose ``message_lenses`` holds only the messages in scope."""
-    con = _connect(settings.db)
+    con = _connect(settings.db, settings.shift_threshold)
     con.execute("SET enable_progress_bar = false")  # a setting, not a query: keeps job logs clean
     try:
         run_query(con, "report_scope", settings.filters())
@@ -129,7 +129,7 @@ def previous_summary(settings: ReportSettings) -> dict | None:
         return None
     before = dataclasses.replace(settings, start=(start - (end - start)).isoformat(),
                                  end=start.isoformat(), days=None)
-    con = _connect(settings.db)
+    con = _connect(settings.db, settings.shift_threshold)
     try:
         return run_query(con, "shift_summary", before.filters())[0]
     finally:

@@ -25,8 +25,7 @@ def embedded(data: dict) -> dict:
                  "x": r["text"], "cut": bool(r["truncated"]) or r["text_chars"] > DRILL_MAX_CHARS,
                  "a": r["author_emotion"], "ac": round(r["author_confidence"], 2),
                  "r": r["reader_emotion"], "rc": round(r["reader_confidence"], 2),
-                 "d": round(r["js_divergence"], 3),
-                 "k": kinds.KINDS[kinds.of(r["author_emotion"], r["reader_emotion"])]}
+                 "d": round(r["shift_score"], 3), "k": kinds.KINDS[r["shift_kind"]]}
                 for r in data["drill"]]
     totals: dict[str, dict] = {"cell": {}, "intended": {}, "period": {}}
     for c in data["shift_matrix"]:

@@ -1,26 +1,21 @@
 """Kinds of shift, named in one place so that every section says the same thing.
 
-A shift is not always a misreading. Until the store records a kind per message, the kind is read
-from the two top emotions: intended neutral read as an emotion is *tone added*, an emotion read
-as neutral is *tone lost*, one emotion read as another is *misread*. When ``message_lenses``
-gains its own kind column, ``of`` is the one function to replace.
+A shift is not always a misreading: intended neutral read as an emotion is *tone added*, an
+emotion read as neutral is *tone lost*, one emotion read as another is *misread*. The store has
+the kind per message (``message_lenses.shift_kind``); ``of`` is the same rule
+(``echoroom.lenses.shift.kind``) for places that hold only the two emotions, such as a matrix cell.
 """
 
 from __future__ import annotations
 
+from echoroom.lenses import shift
+
 KINDS = {
-    "none": "read as meant",
+    "none": "same top emotion",
     "misread": "read as another emotion",
     "tone_lost": "emotion read as neutral (tone lost)",
     "tone_added": "neutral read as an emotion (tone added)",
 }
 
 
-def of(author_emotion: str, reader_emotion: str) -> str:
-    if author_emotion == reader_emotion:
-        return "none"
-    if reader_emotion == "neutral":
-        return "tone_lost"
-    if author_emotion == "neutral":
-        return "tone_added"
-    return "misread"
+of = shift.kind

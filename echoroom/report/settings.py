@@ -31,6 +31,8 @@ class ReportSettings:
     conversation: str | None = setting(None, "only this conversation id")
     channel: str | None = setting(None, "only this channel")
     sender: str | None = setting(None, "only this sender")
+    shift_threshold: float = setting(0.5, "a message counts as shifted at this shift_score or above "
+                                     "(docs/labels.md says why 0.5)")
     min_support: int = setting(5, "fewest messages a group, emotion or term needs to be ranked")
     top: int = setting(10, "rows per ranking (1 to 100)")
     grain: str = setting("auto", "shift over time per day or week; auto picks by the span", choices=GRAINS)
@@ -40,6 +42,8 @@ class ReportSettings:
 
     def __post_init__(self):
         check_choices(self, ReportSettingError)
+        if not 0 < self.shift_threshold < 1:
+            raise ReportSettingError("shift_threshold", "{shift_threshold=}: expected a number between 0 and 1", self)
         if self.min_support < 1:
             raise ReportSettingError("min_support", "{min_support=}: expected 1 or more", self)
         if not 1 <= self.top <= 100:

@@ -91,7 +91,8 @@ def ingest(config: Config, log: logging.Logger) -> list[Path]:
 def score(config: Config, corpora: list[Path], log: logging.Logger) -> dict | None:
     """The scoring library (the one scoring path) over every corpus; only new messages are scored."""
     settings = dataclasses.replace(config.scoring, inputs=",".join(map(str, corpora)),
-                                   db=str(config.database), progress=False,
+                                   # a bar on a terminal, plain lines per unit otherwise (scoring.run)
+                                   db=str(config.database), progress=True,
                                    lenses=str(config.lenses) if config.lenses else "")
     if settings.processes > 1:
         # The scoring job under accelerate launch; its lines are relayed so the log has them all.

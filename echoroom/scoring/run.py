@@ -19,10 +19,12 @@ alone, so loading twice changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -125,15 +127,22 @@ def score_units(plan: Plan, scorer: Scorer, rank: int, world: int, progress: boo
     done = pq.read_table(run_dir / "done.parquet").column("message_id").combine_chunks()
     mine = [u for i, u in enumerate(plan.todo) if i % world == rank]
     total = sum(u.rows for u in mine)
-    bar = tqdm(total=total, unit="msg", unit_scale=True, disable=not progress, dynamic_ncols=True,
+    # A bar on a terminal; under cron or a pipe, one plain line per unit instead of bar redraws.
+    live = progress and sys.stderr.isatty()
+    bar = tqdm(total=total, unit="msg", unit_scale=True, disable=not live, dynamic_ncols=True,
                desc=f"scoring (rank {rank} of {world})" if world > 1 else "scoring")
-    written = 0
-    for unit, table in corpus_mod.read_units(plan.corpus, mine, plan.chunk_rows):
+    written, seen, t0 = 0, 0, time.time()
+    for k, (unit, table) in enumerate(corpus_mod.read_units(plan.corpus, mine, plan.chunk_rows), 1):
         if len(done):
             table = table.filter(pc.invert(pc.is_in(table.column("message_id"), value_set=done)))
         write_atomic(predict_table(scorer, table), run_dir / f"{unit.name}.parquet")
         written += table.num_rows
+        seen += unit.rows
         bar.update(unit.rows)
+        if progress and not live:
+            rate = seen / max(time.time() - t0, 1e-9)
+            print(f"scoring{f' rank {rank}' if world > 1 else ''}: unit {k}/{len(mine)}, {seen}/{total} messages, "
+                  f"{rate:.0f} msg/s, about {(total - seen) / max(rate, 1e-9):.0f} s left", flush=True)
     bar.close()
     return written
 
@@ -248,7 +257,7 @@ def start(settings, program: str = "echoroom score") -> dict | None:
     import torch
     from accelerate import PartialState
 
-    from echoroom.settings import describe, to_json
+    from echoroom.settings import to_json
 
     cpu = settings.device == "cpu" or (settings.device == "auto" and not torch.cuda.is_available())
     state = PartialState(cpu=cpu)
@@ -260,8 +269,11 @@ def start(settings, program: str = "echoroom score") -> dict | None:
     local = int(os.environ.get("LOCAL_WORLD_SIZE", state.num_processes))
     torch.set_num_threads(settings.threads or max(1, (os.cpu_count() or 1) // local))
     if state.is_main_process:
-        print(f"{program} on {state.num_processes} process(es), {state.device}, "
-              f"{torch.get_num_threads()} thread(s) each\n{describe(settings)}", flush=True)
+        # One line: what differs from the defaults. Every setting is stored with the run (runs.settings).
+        changed = ", ".join(f"{f.name}={getattr(settings, f.name)!r}" for f in dataclasses.fields(settings)
+                            if getattr(settings, f.name) != f.default)
+        print(f"{program} on {state.num_processes} process(es), {state.device}, {torch.get_num_threads()} "
+              f"thread(s) each; {changed or 'default settings'}", flush=True)
     try:
         return run(settings, state, to_json(settings))
     finally:
