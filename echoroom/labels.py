@@ -104,7 +104,8 @@ DAILYDIALOG_MAP: dict[str, tuple[str, str]] = {
     "anger": ("anger", "same label"),
     "disgust": ("disgust", "same label"),
     "fear": ("fear", "same label"),
-    "happiness": ("joy", "DailyDialog's one positive class; joy is its closest single label"),
+    "happiness": ("joy", "DailyDialog's one positive class; shown as joy, learnt as any of joy, love, gratitude, "
+                  "pride (labels.dailydialog_set)"),
     "sadness": ("sadness", "same label"),
     "surprise": ("surprise", "same label"),
 }

@@ -151,6 +151,7 @@ def model_cards(folders: dict, metrics: dict, infos: dict, versions: dict, share
              "shift": metrics["shift"]}, indent=2) + "\n")
         (Path(folder) / "MODEL_CARD.md").write_text(env.get_template("model_card.md.j2").render(
             lens=lens, info=infos[lens], m=metrics[lens], shift=metrics["shift"], labels=LABELS,
+            scales=metrics.get("scales"),
             shared=shared, sample=sample))
 
 

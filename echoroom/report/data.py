@@ -103,7 +103,7 @@ def gather(con: duckdb.DuckDBPyConnection, settings: ReportSettings) -> dict:
         first, last = summary["first_at"], summary["last_at"]
         grain = "week" if first and last and (last - first).days > 62 else "day"
     data["grain"] = grain
-    for name in ("shift_matrix", "misread_emotions", "divergent_messages"):
+    for name in ("shift_matrix", "shift_kinds", "misread_emotions", "divergent_messages"):
         data[name] = run_query(con, name, params)
     data["shift_terms"] = [dict(t, **dict(zip(("lift_low", "lift_high"),
                                              lift_interval(t, summary["messages"], summary["shifted"]))))

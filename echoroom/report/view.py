@@ -165,6 +165,11 @@ def _context(data: dict, settings: ReportSettings, previous: dict | None, includ
         "left_out": _left_out(data["left_out_languages"]),
         "labels": list(LABELS),
         "matrix": _matrix(data["shift_matrix"], settings.min_support),
+        "kinds": [{"kind": kinds.KINDS[r["shift_kind"]], "messages": f"{r['messages']:,}", "share": pct(r["share"]),
+                   "shifted": f"{r['shifted']:,}", "rate": pct(r["shift_rate"]), "score": num(r["mean_score"]),
+                   "gap": "–" if r["mean_valence_gap"] is None else f"{r['mean_valence_gap']:+.2f}",
+                   "sarcasm": "–" if r["mean_sarcasm"] is None else pct(r["mean_sarcasm"])}
+                  for r in data.get("shift_kinds", [])],
         "misread": [{"intended": r["intended"], "messages": f"{r['messages']:,}", "rate": pct(r["misread_rate"]),
                      "interval": f"{pct(r['wilson_low'])} – {pct(r['wilson_high'])}",
                      "read_as": r["read_as"] or "–", "read_as_rate": pct(r["read_as_rate"])}
@@ -193,6 +198,7 @@ def _context(data: dict, settings: ReportSettings, previous: dict | None, includ
         "settings": [(f.name, _setting(f.name, getattr(settings, f.name)))
                      for f in dataclasses.fields(settings) if f.name != "quiet"],
         "min_support": settings.min_support,
+        "shift_threshold": f"{settings.shift_threshold:g}",
     }
 
 
