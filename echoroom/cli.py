@@ -77,10 +77,14 @@ def _score(args) -> int:
     from transformers.utils import logging as hf_logging
 
     from echoroom.scoring.run import start
+    from echoroom.store import StoreError
 
     hf_logging.disable_progress_bar()  # its "Loading weights" bar says nothing about the messages
     try:
         start(settings)
+    except StoreError as exc:  # the database, not the input: its own exit code (docs/operations.md)
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except (ValueError, FileNotFoundError) as exc:  # bad input: the message is the fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -119,11 +123,12 @@ def _ingest(args) -> int:
 def _report(args) -> int:
     from echoroom.report.render import make
     from echoroom.report.settings import ReportError
+    from echoroom.store import StoreError
 
     settings = S.from_options(ReportSettings, args)  # a bad value: main names it as an option
     try:
         make(settings)
-    except (ReportError, FileNotFoundError) as exc:  # the message says what to change
+    except (ReportError, FileNotFoundError, StoreError) as exc:  # the message says what to change
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -21,13 +21,16 @@ os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "0")
 if __package__ in (None, ""):  # run as a script by `accelerate launch jobs/score.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from echoroom.scoring import guard  # noqa: E402
 from echoroom.scoring import settings as scoring_settings  # noqa: E402
-from echoroom.scoring.run import start  # noqa: E402
 from echoroom.scoring.settings import ScoreSettings  # noqa: E402
 from echoroom.settings import parse  # noqa: E402
+from echoroom.store import StoreError  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict | None:
+    from echoroom.scoring.run import start  # torch: after the parent-death request below
+
     settings = parse(ScoreSettings, sys.argv[1:] if argv is None else argv)
     return start(settings, program="jobs/score.py")
 
@@ -38,8 +41,15 @@ def launch_command(processes: int, argv: list[str]) -> list[str]:
 
 
 if __name__ == "__main__":
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        # A rank under `accelerate launch`: die with the launcher, never outlive it (see
+        # echoroom/scoring/guard.py). Asked first thing, so the window before it is short.
+        guard.die_with_parent()
     try:
         main()
+    except StoreError as exc:  # the database cannot be used or written: one line, its own exit code
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
     except (ValueError, FileNotFoundError) as exc:
         # Bad settings or input: the message says what to fix; a traceback would bury it.
         print(f"error: {exc}", file=sys.stderr)

@@ -238,7 +238,10 @@ def test_one_process_run_stores_everything(tmp_path, lens_root, lenses):
     np.testing.assert_allclose(a, want["author"], atol=2e-5)
     np.testing.assert_allclose(r, want["reader"], atol=2e-5)
     np.testing.assert_allclose([g[4] for g in got], js_reference(a, r), atol=1e-12)
-    assert [g[5] for g in got] == (a.argmax(1) != r.argmax(1)).tolist()
+    # shifted is the shift score against its threshold; the kind follows the two top emotions
+    kinds = rows(db, "SELECT shift_kind, shifted, shift_score >= 0.5 FROM message_lenses ORDER BY message_id")
+    assert [k[0] != "none" for k in kinds] == (a.argmax(1) != r.argmax(1)).tolist()
+    assert all(k[1] == k[2] for k in kinds)
 
 
 def test_an_ingested_corpus_keeps_replies_and_platform_beside_a_minimal_one(tmp_path, lens_root):

@@ -32,6 +32,9 @@ DELETED = "deleted message"
 DUPLICATE = "duplicate of an earlier message"
 MALFORMED = "malformed"
 
+# A message longer than this is cut to it and counted (``Session.cut``): one message must not hold
+# the memory of the whole ingest (a 400 MB message unpacks from a 0.8 MB zip). About 1 MB of text.
+MAX_MESSAGE_CHARS = 1_000_000
 _PROBLEMS_KEPT = 50  # all are counted; the first ones are kept verbatim for the summary
 
 
@@ -88,6 +91,8 @@ class Summary:
     exports: list[tuple[str, str, int]] = field(default_factory=list)  # (path, format, written)
     notes: list[str] = field(default_factory=list)      # how ambiguous exports were read
     zone: Zone | None = None                       # set when local times were read
+    cut: int = 0                                   # messages cut to MAX_MESSAGE_CHARS
+    cut_where: list[str] = field(default_factory=list)  # the first of them, as FILE:LINE
 
     def __str__(self) -> str:
         lines = [f"{path} ({fmt}): {n} messages" for path, fmt, n in self.exports]
@@ -95,12 +100,21 @@ class Summary:
         if self.zone is not None:
             lines.append(self.zone.describe())
         lines.extend(self.notes)
+        if self.cut:
+            lines.append(f"cut {self.cut}: {self.cut_reason()}")
+            lines.extend(f"  {w}" for w in self.cut_where)
         for reason, n in sorted(self.skipped.items()):
             lines.append(f"skipped {n}: {reason}")
         lines.extend(f"  {p}" for p in self.problems)
         if self.skipped[MALFORMED] > len(self.problems):
             lines.append(f"  ... and {self.skipped[MALFORMED] - len(self.problems)} more")
         return "\n".join(lines)
+
+
+    @staticmethod
+    def cut_reason() -> str:
+        return (f"messages longer than {MAX_MESSAGE_CHARS:,} characters (or one line over 1 MB), "
+                "kept to that length")
 
 
 class Session:
@@ -132,6 +146,12 @@ class Session:
         self.summary.skipped[MALFORMED] += 1
         if len(self.summary.problems) < _PROBLEMS_KEPT:
             self.summary.problems.append(message)
+
+    def cut(self, where: str, line: int | None) -> None:
+        """Count a message written cut to ``MAX_MESSAGE_CHARS``, starting at ``where:line``."""
+        self.summary.cut += 1
+        if len(self.summary.cut_where) < _PROBLEMS_KEPT:
+            self.summary.cut_where.append(f"{where}:{line}" if line else where)
 
     def clock(self, where: str) -> LocalClock:
         return LocalClock(self.zone.info, where, self._zone_used)

@@ -28,6 +28,8 @@ from echoroom.ingest.json_document import JsonDocument, MalformedJson, not_utf8
 
 __all__ = ["Entry", "JsonDocument", "MalformedJson", "Tree", "expand", "not_utf8"]
 _BOM = "\ufeff"
+# One line is read in at most this many bytes; the rest of a longer line is dropped (and reported).
+MAX_LINE_BYTES = 1_000_000
 
 
 def expand(patterns: Iterable[str]) -> list[str]:
@@ -70,11 +72,17 @@ class Entry:
         with self.open() as f:
             return f.read(size)
 
-    def lines(self, bad: Callable[[str, int, str], None] | None = None) -> Iterator[tuple[int, str]]:
+    def lines(self, bad: Callable[[str, int, str], None] | None = None,
+              cut: Callable[[str, int], None] | None = None) -> Iterator[tuple[int, str]]:
         """(line number, text) pairs. A line holding bytes that are not UTF-8 goes to ``bad``; with no
-        ``bad`` such bytes are replaced (for sniffing)."""
+        ``bad`` such bytes are replaced (for sniffing). A line longer than ``MAX_LINE_BYTES`` is cut
+        to that (at a character boundary) and reported to ``cut``: its rest is read and dropped."""
         with self.open() as f:
-            for number, raw in enumerate(f, 1):
+            for number, raw in enumerate(_bounded_lines(f), 1):
+                if isinstance(raw, _Cut):
+                    raw = raw.head
+                    if cut is not None:
+                        cut(self.label, number)
                 try:  # the common case costs one strict decode, nothing more
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError:
@@ -112,6 +120,41 @@ class Entry:
         """The file as a ``JsonDocument``, read incrementally while the context is open."""
         with self.open() as f:
             yield JsonDocument(f)
+
+
+class _Cut:
+    """The head of a line that was longer than ``MAX_LINE_BYTES``."""
+    __slots__ = ("head",)
+
+    def __init__(self, head: bytes):
+        self.head = head
+
+
+def _bounded_lines(f: io.BufferedIOBase) -> Iterator[bytes | _Cut]:
+    """The lines of ``f``, each read in at most ``MAX_LINE_BYTES``: memory stays bounded whatever
+    one line holds (a zip member can unpack one 400 MB line from a few hundred kB)."""
+    while raw := f.readline(MAX_LINE_BYTES):
+        if len(raw) < MAX_LINE_BYTES or raw.endswith(b"\n"):
+            yield raw
+            continue
+        rest = f.readline(MAX_LINE_BYTES)
+        if rest in (b"\n", b"\r\n", b""):  # exactly at the cap: nothing was cut
+            yield raw + rest
+            continue
+        while rest and not rest.endswith(b"\n"):
+            rest = f.readline(MAX_LINE_BYTES)
+        # readline(n) of a zip member may return a little more than n: the cap is ours to keep.
+        yield _Cut(_whole_characters(raw[:MAX_LINE_BYTES]) + b"\n")
+
+
+def _whole_characters(raw: bytes) -> bytes:
+    """``raw`` less a UTF-8 sequence cut off at its end (up to 3 bytes of a 4-byte character)."""
+    for back in range(1, min(4, len(raw)) + 1):
+        byte = raw[-back]
+        if byte & 0xC0 != 0x80:  # the last sequence starts here
+            need = 1 if byte < 0x80 else 2 if byte >> 5 == 6 else 3 if byte >> 4 == 14 else 4 if byte >> 3 == 30 else 1
+            return raw if need <= back else raw[:-back]
+    return raw
 
 
 class Tree:

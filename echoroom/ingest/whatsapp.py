@@ -26,7 +26,7 @@ from datetime import datetime
 
 from echoroom.ingest import whatsapp_notices as notices
 from echoroom.ingest.schema import Message, Repeats
-from echoroom.ingest.session import DELETED, NO_TEXT, SYSTEM, Session
+from echoroom.ingest.session import DELETED, MAX_MESSAGE_CHARS, NO_TEXT, SYSTEM, Session
 from echoroom.ingest.source import Entry
 from echoroom.ingest.whatsapp_headers import MARKS, Header, Headers
 
@@ -68,14 +68,21 @@ def read(entry: Entry, session: Session) -> Iterator[Message]:
     clock = session.clock(entry.label)
     repeats = Repeats(PLATFORM)
     headers = Headers()
-    current = None  # (header, wall time, continuation lines); False: a bad header's lines
+    # [header, wall time, continuation lines, its line number, characters it may still take, cut?];
+    # False: a bad header's lines
+    current = None
+    cut_lines: list[int] = []
 
-    def finish(header: Header, wall: datetime, more: list[str]) -> Iterator[Message]:
+    def finish(header: Header, wall: datetime, more: list[str], start: int, room: int,
+               cut: bool) -> Iterator[Message]:
         sender, sep, text = header.rest.partition(": ")
         if not sep or any(q in sender for q in notices.QUOTES):
             session.skip(SYSTEM)  # Android notices have no "Sender: "; a quoted subject may
             return
         text = "\n".join([text, *more])
+        if cut or len(text) > MAX_MESSAGE_CHARS:
+            text = text[:MAX_MESSAGE_CHARS]
+            session.cut(entry.label, start)
         ios_notice = header.bracket and text.startswith("\u200e")
         text = notices.EDITED.sub("", MARKS.sub("", text)).strip()
         sender = MARKS.sub("", sender).strip()
@@ -95,7 +102,9 @@ def read(entry: Entry, session: Session) -> Iterator[Message]:
                 conversation_id=conversation, sender=sender, sent_at=clock.utc(wall), text=text,
                 channel=chat, reply_to=None, platform=PLATFORM)
 
-    for number, line in entry.lines(session.bad):
+    for number, line in entry.lines(session.bad, lambda label, n: cut_lines.append(n)):
+        was_cut = number in cut_lines
+        cut_lines.clear()
         header = headers.parse(line)
         if header:
             if current:
@@ -107,9 +116,12 @@ def read(entry: Entry, session: Session) -> Iterator[Message]:
                 current = False
             else:
                 _note_calendar(header, entry, session)
-                current = (header, wall, [])
+                current = [header, wall, [], number, MAX_MESSAGE_CHARS, was_cut]
         elif current:
-            current[2].append(line)
+            if current[4] > 0:  # past the cap a message's lines are counted, not kept
+                current[2].append(line[:current[4]])
+            current[4] -= len(line) + 1
+            current[5] = current[5] or current[4] < 0 or was_cut
         elif current is None and line.strip():
             session.bad(entry.label, number, "text before the first message header: is this a "
                         "WhatsApp chat export?")

@@ -11,6 +11,8 @@ import pyarrow.parquet as pq
 
 from echoroom.ingest.schema import SCHEMA, Message
 
+_BATCH_CHARS = 32_000_000  # text characters per row group at most, whatever batch_size says
+
 
 class CorpusWriter:
     """Writes messages to Parquet in row groups of ``batch_size``, keeping one batch in memory.
@@ -27,6 +29,7 @@ class CorpusWriter:
         self.batch_size = batch_size
         self._partial = self.path.with_name(self.path.name + ".partial")
         self._rows: list[tuple] = []
+        self._chars = 0
         self._seen: set[int] = set()
         self._writer: pq.ParquetWriter | None = None
         self.metadata: dict[str, str] = {}
@@ -43,7 +46,9 @@ class CorpusWriter:
             return False
         self._seen.add(key)
         self._rows.append(astuple(message))
-        if len(self._rows) >= self.batch_size:
+        self._chars += len(message.text or "")
+        # By text too: a batch of long messages (up to MAX_MESSAGE_CHARS each) must not pile up.
+        if len(self._rows) >= self.batch_size or self._chars >= _BATCH_CHARS:
             self._flush()
         return True
 
@@ -52,7 +57,7 @@ class CorpusWriter:
             columns = list(zip(*self._rows))
             self._writer.write_table(pa.table(
                 [pa.array(col, type=f.type) for col, f in zip(columns, SCHEMA)], schema=SCHEMA))
-            self._rows = []
+            self._rows, self._chars = [], 0
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:

@@ -21,6 +21,8 @@ from echoroom.lenses import data as D
 from echoroom.lenses import shift
 from echoroom.lenses.metrics import bootstrap_interval, pearson
 
+SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7)
+
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else 0.5
@@ -82,6 +84,10 @@ def scales_and_shift(lenses, root=None, sample: int = 0, batch_size: int = 64,
                         "shifted_rate_large_gap": _rate(sb[large == 1] >= threshold),
                         "shifted_rate_small_gap": _rate(sb[large == 0] >= threshold)},
         "weights": model,
+        # What another default would do: the flagged share in each group, per threshold.
+        "threshold_sweep": {f"{t:.1f}": {"sarcastic": _rate(sp[y == 1] >= t), "not_sarcastic": _rate(sp[y == 0] >= t),
+                                         "large_gap": _rate(sb[large == 1] >= t),
+                                         "small_gap": _rate(sb[large == 0] >= t)} for t in SWEEP},
     }
     return out
 
@@ -92,6 +98,8 @@ def flagged(author: np.ndarray, reader: np.ndarray, valence_gap, sarcasm, model:
     x = shift.features(author, reader, valence_gap, sarcasm)
     flag = shift.score(x, model) >= threshold
     kinds = np.array([shift.kind(LABELS[a], LABELS[r]) for a, r in zip(author.argmax(1), reader.argmax(1))])
+    score = shift.score(x, model)
     return {"n": len(author), "before_emotions_differ": _rate(x[:, 1] > 0), "now_shifted": _rate(flag),
+            "shifted_by_threshold": {f"{t:.1f}": _rate(score >= t) for t in SWEEP},
             "kind_share": {k: _rate(kinds == k) for k in shift.KINDS},
             "shifted_by_kind": {k: _rate(flag & (kinds == k)) for k in shift.KINDS}}

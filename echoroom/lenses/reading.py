@@ -32,13 +32,19 @@ class Reader:
 
     def tokenize(self, texts: list[str]) -> tuple[list[list[int]], np.ndarray]:
         """Token ids cut to the model limit, and whether each text had to be cut."""
-        texts = prepare(texts, self.lenses.text_prep)
         limit = self.lenses.max_length
+        # The tokenizer reads a whole text before truncating it (one 10 MB message: 2.2 GB), so texts
+        # are cut first, to a length within which the model's limit is reached unless the text is
+        # mostly blank: a WordPiece token covers at most ~100 characters (a longer word is one [UNK]).
+        # Such a text counts as cut.
+        cap = 128 * limit
+        long = np.array([len(t) > cap for t in texts], dtype=bool)
+        texts = prepare([t[:cap] for t in texts], self.lenses.text_prep)
         # One token over the limit tells us a text was cut; cutting it back and re-appending the
         # final [SEP] gives exactly what truncation at the limit gives.
         ids = self.lenses.tokenizer(texts, truncation=True, max_length=limit + 1,
                                     return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-        cut = np.array([len(x) > limit for x in ids], dtype=bool)
+        cut = np.array([len(x) > limit for x in ids], dtype=bool) | long
         ids = [x[:limit - 1] + x[-1:] if len(x) > limit else x for x in ids]
         return ids, cut
 

@@ -5,7 +5,7 @@
 
 Safe to run from cron or a systemd timer:
 
-- one run at a time per database (``echoroom.run.lock``); a second run exits with ``Exit.LOCK_BUSY``
+- one run at a time per database (``echoroom.scoring.guard``); a second run exits with ``Exit.LOCK_BUSY``
   at once, or waits up to ``--wait`` seconds for the first;
 - every step (``echoroom.run.steps``) is idempotent or resumable: a corpus is rewritten only when its exports changed
   (so an interrupted scoring run finds its key, and its shards, again), scoring is exactly-once
@@ -30,8 +30,9 @@ from pathlib import Path
 from echoroom.run import config as config_mod
 from echoroom.run import steps
 from echoroom.run.config import Config, ConfigError
-from echoroom.run.lock import LockBusy, RunLock
 from echoroom.run.steps import Exit, StepError
+from echoroom.scoring.guard import LockBusy, RunLock
+from echoroom.store import StoreError
 
 
 @contextlib.contextmanager
@@ -69,6 +70,9 @@ def run(config: Config, log: logging.Logger, wait: float = 0.0,
     except LockBusy as exc:
         log.error(str(exc))
         return Exit.LOCK_BUSY, outputs  # the holder's last_run.json is not ours to overwrite
+    except StoreError as exc:  # the lock file cannot be made: the database's folder is not writable
+        log.error(str(exc))
+        return Exit.SCORING, outputs
     except KeyboardInterrupt:
         log.error(f"interrupted while waiting for {config.lock_path}; nothing was done")
         return Exit.INTERRUPTED, outputs
@@ -108,7 +112,10 @@ def run(config: Config, log: logging.Logger, wait: float = 0.0,
                       seconds=round(seconds, 1), exit_code=int(code), result=code.name.lower())
         try:
             config.state_dir.mkdir(parents=True, exist_ok=True)
-            (config.state_dir / "last_run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+            # A new file renamed over the old: a kill mid-write leaves the old record, never half of one.
+            tmp = config.state_dir / f".last_run.json.{os.getpid()}"
+            tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+            os.replace(tmp, config.state_dir / "last_run.json")
         except OSError as exc:
             log.warning(f"could not write {config.state_dir / 'last_run.json'}: {exc}")
         lock.release()

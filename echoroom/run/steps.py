@@ -22,8 +22,10 @@ from echoroom.ingest.source import expand
 from echoroom.report.settings import ReportError
 from echoroom.run.config import Config
 from echoroom.run.ledger import Ledger
+from echoroom.scoring import guard
 from echoroom.scoring.corpus import CorpusError
 from echoroom.scoring.settings import launch_command
+from echoroom.store import StoreError
 
 
 class Exit(IntEnum):
@@ -83,6 +85,9 @@ def ingest(config: Config, log: logging.Logger) -> list[Path]:
         skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(summary.skipped.items()))
         if skipped:
             log.info(f"inputs[{i}]: not messages: {skipped}")
+        if summary.cut:
+            log.warning(f"inputs[{i}]: cut {summary.cut} message(s): {summary.cut_reason()}; first at "
+                        f"{summary.cut_where[0]}")
         for problem in summary.problems:
             log.warning(f"inputs[{i}]: skipped malformed record: {problem}")
     return [item.corpus for item in config.inputs]
@@ -98,7 +103,10 @@ def score(config: Config, corpora: list[Path], log: logging.Logger) -> dict | No
         # The scoring job under accelerate launch; its lines are relayed so the log has them all.
         cmd = launch_command(settings)
         log.info("launching: " + " ".join(cmd))
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # This process holds the lock for the launched ones: they die with it (guard's docstring).
+        env = dict(os.environ, **{guard.HOLDER_ENV: str(os.getpid())})
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                preexec_fn=guard.die_with_parent)
         try:
             for line in proc.stdout:
                 if line.strip():
@@ -119,6 +127,8 @@ def score(config: Config, corpora: list[Path], log: logging.Logger) -> dict | No
             return start(settings, program="jobs/score.py")
     except CorpusError as exc:
         raise StepError(Exit.INPUT, str(exc)) from None
+    except StoreError as exc:  # its message says what to fix
+        raise StepError(Exit.SCORING, str(exc)) from None
     except (ValueError, OSError, RuntimeError) as exc:
         raise StepError(Exit.SCORING, f"{exc}. Run again to resume: finished units are kept.") from None
     except SystemExit as exc:  # the job's own stop, e.g. a launch with the wrong process count

@@ -19,6 +19,7 @@ alone, so loading twice changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -27,7 +28,6 @@ import shutil
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,30 +38,10 @@ import pyarrow.parquet as pq
 from echoroom import store
 from echoroom.lenses.model import LensSet
 from echoroom.scoring import corpus as corpus_mod
-from echoroom.scoring import language
-from echoroom.scoring.corpus import Corpus, CorpusError, Unit
+from echoroom.scoring import guard, language
+from echoroom.scoring.corpus import Corpus, CorpusError
 from echoroom.scoring.scorer import Scorer, predict_table
-
-
-def write_atomic(table: pa.Table, path: Path) -> None:
-    """Write to a temporary name in the same folder, flush to disk, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-@dataclass
-class Plan:
-    """What the main process decided, broadcast to every process."""
-    run_id: str
-    run_dir: str
-    corpus: Corpus
-    chunk_rows: int
-    todo: list[Unit] = field(default_factory=list)   # units whose shard is not on disk yet
-    units: int = 0
-    already: int = 0   # corpus messages both lenses had already scored before this run
+from echoroom.scoring.shards import Plan, drop_stale, load_run, write_atomic
 
 
 def run_key(versions: dict[str, str], corpus: Corpus, columns: dict[str, str], chunk_rows: int,
@@ -81,6 +61,10 @@ def plan_run(settings, state, scorer: Scorer, db: Path, work: Path, settings_jso
     meta_path = run_dir / "run.json"
     con = store.connect(db)
     try:
+        stale = drop_stale(con, work, run_dir, [f.identity() for f in corpus.files])
+        if stale:
+            print(f"dropped {len(stale)} unfinished run(s) of an earlier version of these corpus files, with "
+                  f"their shards: {', '.join(stale)}", flush=True)
         run_id = None
         if meta_path.is_file():
             old = json.loads(meta_path.read_text())["run_id"]
@@ -147,64 +131,6 @@ def score_units(plan: Plan, scorer: Scorer, rank: int, world: int, progress: boo
     return written
 
 
-def _shard_counts(con, shards: list[str], run_dir: Path, plan: Plan) -> dict:
-    """Check the shards (each message id once, the expected count) and count what they hold."""
-    counts = {"rows": 0, "scored": 0, "skipped": 0, "truncated": 0, "skipped_language": {}}
-    if shards:
-        # Every shard row carries its message id: check the whole set before loading it.
-        bad = store.query(con, "shard_duplicates", {"files": shards}).fetchall()
-        if bad:
-            raise RuntimeError(f"{run_dir}: message ids in more than one shard, e.g. {bad[:3]}; "
-                               "delete that folder and run again")
-        got = store.query(con, "shard_counts", {"files": shards}).fetchall()[0]
-        counts.update({k: int(v or 0) for k, v in zip(("rows", "scored", "skipped", "truncated"), got)})
-        # Messages left out for their language, by language: {"de": 9, "es": 3}.
-        counts["skipped_language"] = {
-            reason.removeprefix(language.REASON): int(n)
-            for reason, n in store.query(con, "shard_skips", {"files": shards}).fetchall()
-            if reason.startswith(language.REASON)}
-    expected = plan.corpus.rows - plan.already
-    if counts["rows"] != expected:
-        raise RuntimeError(f"{run_dir}: shards hold {counts['rows']} messages, expected {expected}; "
-                           "delete that folder and run again")
-    counts.update(messages=plan.corpus.rows, already_scored=plan.already)
-    return counts
-
-
-def load_run(plan: Plan, db: Path, versions: dict[str, str], seconds: float, keep_shards: bool) -> dict:
-    """Main process only, after every process finished: shards -> DuckDB in one transaction."""
-    run_dir = Path(plan.run_dir)
-    shards = sorted(str(p) for p in run_dir.glob("part-*.parquet"))
-    if len(shards) != plan.units:
-        raise RuntimeError(f"{run_dir}: {len(shards)} shards for {plan.units} units; a process did not "
-                           "finish its share. Run the same command again to complete the run.")
-    params = {"files": shards, "run_id": plan.run_id}
-    con = store.connect(db)
-    try:
-        counts = _shard_counts(con, shards, run_dir, plan)
-        con.begin()
-        before = con.execute("SELECT count(*) FROM predictions").fetchone()[0]
-        if shards:  # none for an empty corpus (0 rows): the run finishes with zero counts
-            store.query(con, "insert_messages", params)
-            store.query(con, "insert_predictions", {**params, "author_version": versions["author"],
-                                                    "reader_version": versions["reader"]})
-        counts["inserted"] = con.execute("SELECT count(*) FROM predictions").fetchone()[0] - before
-        store.query(con, "finish_run", {"run_id": plan.run_id, "finished_at": datetime.now(timezone.utc),
-                                        "counts": json.dumps(counts), "seconds": seconds})
-        con.commit()
-    except BaseException:
-        try:
-            con.rollback()
-        except Exception:
-            pass  # nothing begun yet (a check failed first): the original error is the one to see
-        raise
-    finally:
-        con.close()
-    if not keep_shards:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return counts
-
-
 def run(settings, state, settings_json: str = "{}") -> dict | None:
     """Score ``settings.inputs`` into ``settings.db`` with every process of ``state``.
 
@@ -215,32 +141,42 @@ def run(settings, state, settings_json: str = "{}") -> dict | None:
     t0 = time.perf_counter()
     db = Path(settings.db)
     work = Path(settings.work_dir) if settings.work_dir else db.with_name(db.name + ".work")
-    lenses = LensSet(settings.lens_folders(), device=str(state.device))
-    scorer = Scorer(lenses, settings.batch_tokens, settings.max_batch, settings.quantize, settings.language_list())
-    box: list = [None]
-    if state.is_main_process:
-        try:
-            box[0] = plan_run(settings, state, scorer, db, work, settings_json)
-        except CorpusError as exc:
-            box[0] = exc
-    if state.num_processes > 1:
-        broadcast_object_list(box, from_process=0)
-    if isinstance(box[0], CorpusError):
-        raise box[0]
-    plan: Plan = box[0]
-    if state.is_main_process and not plan.units:
-        print(f"run {plan.run_id}: nothing to score: 0 messages in {len(plan.corpus.files)} files", flush=True)
-    elif state.is_main_process:
-        print(f"run {plan.run_id}: {plan.corpus.rows} messages in {len(plan.corpus.files)} files, "
-              f"{plan.already} already scored by these lens versions; {len(plan.todo)} of {plan.units} "
-              f"units to do on {state.num_processes} process(es)", flush=True)
-    score_units(plan, scorer, state.process_index, state.num_processes,
-                settings.progress and state.is_local_main_process)
-    state.wait_for_everyone()
-    if not state.is_main_process:
-        return None
-    seconds = time.perf_counter() - t0
-    counts = load_run(plan, db, scorer.versions, seconds, settings.keep_shards)
+    with contextlib.ExitStack() as held:
+        # The lock first, before seconds of model loading: a second scorer stops at once. Other
+        # processes of a launch whose main process stops here are ended by the launcher.
+        writer = held.enter_context(guard.Writer(db)) if state.is_main_process else None
+        lenses = LensSet(settings.lens_folders(), device=str(state.device))
+        scorer = Scorer(lenses, settings.batch_tokens, settings.max_batch, settings.quantize,
+                        settings.language_list())
+        box: list = [None]
+        if state.is_main_process:
+            try:
+                writer.check()
+                with store.storage(db, "write"):
+                    box[0] = plan_run(settings, state, scorer, db, work, settings_json)
+            except (CorpusError, store.StoreError) as exc:
+                box[0] = exc
+        if state.num_processes > 1:
+            broadcast_object_list(box, from_process=0)
+        if isinstance(box[0], Exception):
+            raise box[0]
+        plan: Plan = box[0]
+        if state.is_main_process and not plan.units:
+            print(f"run {plan.run_id}: nothing to score: 0 messages in {len(plan.corpus.files)} files", flush=True)
+        elif state.is_main_process:
+            print(f"run {plan.run_id}: {plan.corpus.rows} messages in {len(plan.corpus.files)} files, "
+                  f"{plan.already} already scored by these lens versions; {len(plan.todo)} of {plan.units} "
+                  f"units to do on {state.num_processes} process(es)", flush=True)
+        with store.storage(plan.run_dir, "write shards to"):
+            score_units(plan, scorer, state.process_index, state.num_processes,
+                        settings.progress and state.is_local_main_process)
+        state.wait_for_everyone()
+        if not state.is_main_process:
+            return None
+        seconds = time.perf_counter() - t0
+        writer.check()
+        with store.storage(db, "write"):
+            counts = load_run(plan, db, scorer.versions, seconds, settings.keep_shards)
     rate = counts["scored"] / seconds if seconds else 0.0
     other = counts["skipped_language"]
     left_out = f" ({sum(other.values())} in other languages: {language.summary(other)})" if other else ""
@@ -259,6 +195,7 @@ def start(settings, program: str = "echoroom score") -> dict | None:
 
     from echoroom.settings import to_json
 
+    guard.watch_launcher()  # launched by `echoroom run`: end with it (guard's docstring)
     cpu = settings.device == "cpu" or (settings.device == "auto" and not torch.cuda.is_available())
     state = PartialState(cpu=cpu)
     if state.num_processes != settings.processes:

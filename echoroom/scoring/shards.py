@@ -1,0 +1,125 @@
+"""Scoring's work folder: the shards a run writes, their check and their load into DuckDB in one
+transaction, and the clean-up of runs that can never resume.
+
+A run's folder is ``DB.work/<run key>/`` (``echoroom.scoring.run``): a shard per unit, written to a
+temporary name and renamed, so a shard on disk is complete. The key names the corpus files as they
+were (path, size, mtime): when a file changes under an interrupted run, that run's key is never
+made again, so its folder and its ``running`` row would stay forever; ``drop_stale`` removes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from echoroom import store
+from echoroom.scoring import language
+from echoroom.scoring.corpus import Corpus, Unit
+
+
+@dataclass
+class Plan:
+    """What the main process decided, broadcast to every process."""
+    run_id: str
+    run_dir: str
+    corpus: Corpus
+    chunk_rows: int
+    todo: list[Unit] = field(default_factory=list)   # units whose shard is not on disk yet
+    units: int = 0
+    already: int = 0   # corpus messages both lenses had already scored before this run
+
+
+def write_atomic(table: pa.Table, path: Path) -> None:
+    """Write to a temporary name in the same folder, flush to disk, then rename over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def shard_counts(con, shards: list[str], run_dir: Path, plan: Plan) -> dict:
+    """Check the shards (each message id once, the expected count) and count what they hold."""
+    counts = {"rows": 0, "scored": 0, "skipped": 0, "truncated": 0, "skipped_language": {}}
+    if shards:
+        # Every shard row carries its message id: check the whole set before loading it.
+        bad = store.query(con, "shard_duplicates", {"files": shards}).fetchall()
+        if bad:
+            raise RuntimeError(f"{run_dir}: message ids in more than one shard, e.g. {bad[:3]}; "
+                               "delete that folder and run again")
+        got = store.query(con, "shard_counts", {"files": shards}).fetchall()[0]
+        counts.update({k: int(v or 0) for k, v in zip(("rows", "scored", "skipped", "truncated"), got)})
+        # Messages left out for their language, by language: {"de": 9, "es": 3}.
+        counts["skipped_language"] = {
+            reason.removeprefix(language.REASON): int(n)
+            for reason, n in store.query(con, "shard_skips", {"files": shards}).fetchall()
+            if reason.startswith(language.REASON)}
+    expected = plan.corpus.rows - plan.already
+    if counts["rows"] != expected:
+        raise RuntimeError(f"{run_dir}: shards hold {counts['rows']} messages, expected {expected}; "
+                           "delete that folder and run again")
+    counts.update(messages=plan.corpus.rows, already_scored=plan.already)
+    return counts
+
+
+def load_run(plan: Plan, db: Path, versions: dict[str, str], seconds: float, keep_shards: bool) -> dict:
+    """Main process only, after every process finished: shards -> DuckDB in one transaction."""
+    run_dir = Path(plan.run_dir)
+    shards = sorted(str(p) for p in run_dir.glob("part-*.parquet"))
+    if len(shards) != plan.units:
+        raise RuntimeError(f"{run_dir}: {len(shards)} shards for {plan.units} units; a process did not "
+                           "finish its share. Run the same command again to complete the run.")
+    params = {"files": shards, "run_id": plan.run_id}
+    con = store.connect(db)
+    try:
+        counts = shard_counts(con, shards, run_dir, plan)
+        con.begin()
+        before = con.execute("SELECT count(*) FROM predictions").fetchone()[0]
+        if shards:  # none for an empty corpus (0 rows): the run finishes with zero counts
+            store.query(con, "insert_messages", params)
+            store.query(con, "insert_predictions", {**params, "author_version": versions["author"],
+                                                    "reader_version": versions["reader"]})
+        counts["inserted"] = con.execute("SELECT count(*) FROM predictions").fetchone()[0] - before
+        store.query(con, "finish_run", {"run_id": plan.run_id, "finished_at": datetime.now(timezone.utc),
+                                        "counts": json.dumps(counts), "seconds": seconds})
+        con.commit()
+    except BaseException:
+        try:
+            con.rollback()
+        except Exception:
+            pass  # nothing begun yet (a check failed first): the original error is the one to see
+        raise
+    finally:
+        con.close()
+    if not keep_shards:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return counts
+
+
+
+
+def drop_stale(con, work: Path, keep: Path, files: list[dict]) -> list[str]:
+    """Forget the runs left ``running`` on an earlier version of one of ``files`` (``identity()``
+    dicts), and delete their shard folders under ``work`` (never ``keep``, this run's); their ids."""
+    stale = [r[0] for r in store.query(con, "stale_runs", {"files": json.dumps(files)}).fetchall()]
+    if not stale:
+        return []
+    folders = {}
+    for meta in work.glob("*/run.json"):
+        try:
+            folders[json.loads(meta.read_text())["run_id"]] = meta.parent
+        except (OSError, ValueError, KeyError):
+            continue  # not a run folder we can read: left alone
+    for run_id in stale:
+        store.query(con, "delete_run", {"run_id": run_id})
+        folder = folders.get(run_id)
+        if folder is not None and folder != keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    return stale

@@ -1,0 +1,70 @@
+"""One huge message bounds nothing else: scoring cuts a text before tokenizing it and flags it
+truncated, ingest reads a zip's lines in bounded pieces and cuts a message to MAX_MESSAGE_CHARS,
+counting it (docs/operations.md, "Failure modes"; peak memory in bench/bench_memory.py)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from echoroom.ingest import Options, ingest
+from echoroom.ingest.session import MAX_MESSAGE_CHARS
+from echoroom.ingest.source import MAX_LINE_BYTES
+from echoroom.lenses import default_lens_folders
+from echoroom.lenses.model import LensSet
+from echoroom.scoring.scorer import Scorer, predict_table
+
+
+@pytest.fixture(scope="module")
+def lenses(lens_root):
+    return LensSet(default_lens_folders(lens_root))
+
+
+def test_a_10_mb_message_is_read_as_its_start_and_flagged_truncated(lenses):
+    huge = "this is terrible, I cannot believe it " * 280_000  # 10.6 MB
+    start = huge[:20_000]  # already far past the model's limit
+    probs, n_tokens, cut = Scorer(lenses).read([huge, start, "ok"])
+    assert cut.tolist() == [True, True, False]
+    assert n_tokens[0] == n_tokens[1] == lenses.max_length
+    for name in lenses.names:  # the cut changes nothing the model reads
+        np.testing.assert_allclose(probs[name][0], probs[name][1], atol=1e-6)
+
+
+def test_a_long_blank_stretch_still_counts_as_cut(lenses):
+    text = "hello" + " " * 3_000_000 + "world"  # past the character cap, yet a few tokens
+    _, _, cut = Scorer(lenses).read([text])
+    assert cut.tolist() == [True]
+    table = predict_table(Scorer(lenses), pa.table({"message_id": ["a"], "text": [text]}))
+    assert table.column("truncated").to_pylist() == [True]
+    assert table.column("status").to_pylist() == ["scored"]
+
+
+def write_zip(path: Path, lines: list[str]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z, z.open("WhatsApp Chat with Team.txt", "w") as f:
+        for line in lines:
+            f.write(line.encode("utf-8") + b"\n")
+    return path
+
+
+def test_ingest_cuts_a_huge_message_from_a_zip_and_counts_it(tmp_path):
+    head = "15/01/2024, 09:05 - Ann: "
+    one_line = head + "é" * (3 * MAX_LINE_BYTES)  # 6 MB on one line, cut mid-way through a 2-byte character
+    many = ["16/01/2024, 10:00 - Bob: start"] + ["x" * 99_999] * 15  # 1.5 million characters over 16 lines
+    export = write_zip(tmp_path / "chat.zip", [head + "before", one_line, *many,
+                                               "17/01/2024, 11:00 - Ann: after"])
+    out = tmp_path / "corpus.parquet"
+    summary = ingest([export], out, Options(timezone="UTC"))
+    texts = pl.read_parquet(out)["text"].to_list()
+    assert summary.written == 4 and len(texts) == 4
+    assert texts[0] == "before" and texts[3] == "after"
+    assert set(texts[1]) == {"é"} and len(texts[1]) == (MAX_LINE_BYTES - len(head.encode())) // 2
+    assert texts[2].startswith("start\nxxx") and len(texts[2]) == MAX_MESSAGE_CHARS
+    assert summary.cut == 2
+    assert summary.cut_where == [f"{export}:WhatsApp Chat with Team.txt:2", f"{export}:WhatsApp Chat with Team.txt:3"]
+    assert "cut 2: messages longer than 1,000,000 characters (or one line over 1 MB), kept to that length" \
+        in str(summary)
