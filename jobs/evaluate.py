@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"EmoBank dev (n={e['n']}): r author valence {e['author_valence_r']:.3f} arousal "
               f"{e['author_arousal_r']:.3f}, reader valence {e['reader_valence_r']:.3f} arousal "
               f"{e['reader_arousal_r']:.3f}; gap r {e['gap_r']:.3f} {e['gap_r_interval95']}\n"
-              f"sarcasm dev (n={q['n']}): AUC {q['auc']:.3f} F1-sarcastic {q['f1_sarcastic']:.3f}\n"
+              f"sarcasm dev (n={q['n']}): AUC {q['auc']:.3f} F1-sarcastic {q['f1_sarcastic']:.3f} at 0.5, "
+              f"{q['f1_sarcastic_tuned']:.3f} at {q['tuned_threshold']:.2f} (tuned on the tune share)\n"
               f"shift score AUC: sarcastic {sh['sarcasm_dev']['auc_shift_score']:.3f} (JSD "
               f"{sh['sarcasm_dev']['auc_js_divergence']:.3f}), large gap {sh['emobank_dev']['auc_shift_score']:.3f} "
               f"(JSD {sh['emobank_dev']['auc_js_divergence']:.3f})", flush=True)

@@ -35,7 +35,6 @@ class Settings:
     data_dir: str = S.setting("", "empty: ECHOROOM_DATA or ../shared/data")
     gap_quantile: float = S.setting(0.75, "EmoBank sentences at or above this quantile of |writer - reader| "
                                           "valence count as shifted")
-    seed: int = S.setting(13, "seed of the logistic regression")
     batch_size: int = S.setting(64, "texts per batch")
 
 
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
                        out["author_sarcasm"])
 
     # --- fit and save ---
-    model = shift.fit(x, y, groups, seed=s.seed)
+    model = shift.fit(x, y, groups)
     fitted = shift.score(x, model)
     quality = {g: {"n": int((groups == g).sum()), "positives": int(y[groups == g].sum()),
                    "auc_shift_score": float(roc_auc_score(y[groups == g], fitted[groups == g])),

@@ -56,10 +56,10 @@ class Settings:
     # author lens data
     label_policy: str = "drop"          # drop GoEmotions labels outside ours (measured: docs/training.md), or fold them
     neutral_cap: int = 10_000           # the original project's cap on neutral-only examples
-    # reader lens data (docs/training.md: the chat variant, --reader_sources=empatheticdialogues,dailydialog)
-    reader_sources: str = "empatheticdialogues"  # see echoroom.lenses.data.READER_SOURCES
-    reader_text: str = "first_turn"     # see echoroom.lenses.data.READER_TEXTS
-    reader_neutral_fraction: float = 0.2  # borrowed GoEmotions neutral (docs/labels.md)
+    # reader lens data (docs/labels.md: what each source brings)
+    reader_sources: str = "empatheticdialogues,dailydialog"  # see echoroom.lenses.data.READER_SOURCES
+    reader_text: str = "speaker_turns"  # see echoroom.lenses.data.READER_TEXTS
+    reader_neutral_fraction: float = 0.0  # borrowed GoEmotions neutral: DailyDialog brings neutral (docs/labels.md)
     dailydialog_neutral_cap: int = 12_000  # of DailyDialog's 72k "no emotion" training utterances
     dailydialog_target: str = "any_of"  # happiness learnt as any of joy/love/gratitude/pride, or as joy
     # scale heads on the same pass (docs/training.md): EmoBank valence/arousal, iSarcasmEval sarcasm
@@ -67,15 +67,15 @@ class Settings:
     scale_epochs: float = 1.5
     sarcasm_epochs: float = 3.0
     # what the lenses read: echoroom.lenses.text ("emoji_names": emoji written as their names)
-    text_prep: str = ""
+    text_prep: str = "emoji_names"
     # model and optimisation
     lora_r: int = 16
     lora_alpha: float = 32.0
     lora_dropout: float = 0.1
     full_finetune: bool = False
     max_length: int = 64
-    epochs: float = 2.0                 # passes over the data
-    reader_epochs: float = 0.0          # >0: passes over the reader data instead (it may be much larger)
+    epochs: float = 1.5                 # passes over the (author) data
+    reader_epochs: float = 0.75         # >0: passes over the reader data instead (it is three times larger)
     batch_size: int = 32
     lr: float = 1e-3
     head_lr: float = 3e-3
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"train: {total} steps in {train_seconds:.0f}s", flush=True)
         if s.scales and not s.full_finetune:  # the shift score's weights, from the pair just saved
             from jobs import fit_shift
-            result["shift"] = fit_shift.main([f"--lenses_dir={out}", f"--data_dir={s.data_dir}", f"--seed={s.seed}"])
+            result["shift"] = fit_shift.main([f"--lenses_dir={out}", f"--data_dir={s.data_dir}"])
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return result

@@ -143,7 +143,7 @@ SELECT
     s.shift_score,
     -- The threshold is the session's ``shift_threshold`` variable (set by echoroom from its
     -- setting), else the default justified in docs/labels.md.
-    s.shift_score >= coalesce(getvariable('shift_threshold'), 0.5) AS shifted,
+    s.shift_score >= coalesce(getvariable('shift_threshold'), 0.6) AS shifted,
     a.valence AS author_valence,
     a.arousal AS author_arousal,
     r.valence AS reader_valence,

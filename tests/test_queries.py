@@ -275,7 +275,7 @@ def test_shift_threshold_decides_shifted(scored):
         con.close()
         assert n > 0 and shifted == at_or_above
     con = store.connect(scored, read_only=True)
-    default = con.execute("SELECT count(*) FILTER (WHERE shifted) = count(*) FILTER (WHERE shift_score >= 0.5) "
+    default = con.execute("SELECT count(*) FILTER (WHERE shifted) = count(*) FILTER (WHERE shift_score >= 0.6) "
                           "FROM message_lenses").fetchone()[0]
     kinds = {k for (k,) in con.execute("SELECT DISTINCT shift_kind FROM message_lenses").fetchall()}
     con.close()

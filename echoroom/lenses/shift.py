@@ -22,7 +22,7 @@ from echoroom.labels import LABELS
 
 FEATURES = ("js_divergence", "differ", "abs_valence_gap", "sarcasm")
 KINDS = ("misread", "tone_lost", "tone_added", "none")
-DEFAULT_THRESHOLD = 0.5  # the fit balances its two classes, so 0.5 is where both are equally likely
+DEFAULT_THRESHOLD = 0.6  # measured: docs/labels.md, "Kinds of shift, and the shift score"
 
 
 def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -65,19 +65,37 @@ def score(x: np.ndarray, model: dict | None) -> np.ndarray:
     return 1 / (1 + np.exp(-z))
 
 
-def fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int = 0) -> dict:
-    """Logistic regression of ``y`` (a shift happened) on feature rows, each group (data source)
-    weighted equally and each class balanced within it, so that 0.5 means "as likely as not"."""
-    from sklearn.linear_model import LogisticRegression
+def fit(x: np.ndarray, y: np.ndarray, groups: np.ndarray, l2: float = 1e-3) -> dict:
+    """Logistic regression of ``y`` (a shift happened) on feature rows from several sources.
+
+    Each source (``groups``) weighs the same, each class is balanced within it, and each source has
+    its own intercept, so the weights say how the evidence separates shift from no shift *within*
+    a source rather than how the sources differ; the saved bias is the mean intercept, so 0.5
+    means "as likely as not". Every weight is kept at or above zero: each feature is evidence
+    *for* a shift, and a negative weight fitted on small proxy sets (a valence gap that happens to
+    run the other way on EmoBank) would rank messages by the absence of evidence.
+    """
+    from scipy.optimize import minimize
+    names, index = np.unique(groups, return_inverse=True)
     w = np.zeros(len(y))
-    for g in np.unique(groups):
+    for k in range(len(names)):
         for c in (0, 1):
-            sel = (groups == g) & (y == c)
+            sel = (index == k) & (y == c)
             if sel.any():
                 w[sel] = 1.0 / sel.sum()
-    clf = LogisticRegression(C=1.0, max_iter=1000, random_state=seed).fit(x, y, sample_weight=w * len(y) / w.sum())
-    return {"bias": round(float(clf.intercept_[0]), 6),
-            **{f: round(float(c), 6) for f, c in zip(FEATURES, clf.coef_[0])}}
+    w = w / w.sum()
+    nb = len(names)
+
+    def loss(theta):
+        z = theta[:nb][index] + x @ theta[nb:]
+        grad_z = w * (1 / (1 + np.exp(-z)) - y)
+        nll = np.sum(w * (np.logaddexp(0, z) - y * z)) + l2 * np.sum(theta[nb:] ** 2)
+        return nll, np.concatenate([np.bincount(index, grad_z, nb), x.T @ grad_z + 2 * l2 * theta[nb:]])
+
+    bounds = [(None, None)] * nb + [(0.0, None)] * x.shape[1]
+    theta = minimize(loss, np.zeros(nb + x.shape[1]), jac=True, method="L-BFGS-B", bounds=bounds).x
+    return {"bias": round(float(theta[:nb].mean()), 6),
+            **{f: round(float(c), 6) for f, c in zip(FEATURES, theta[nb:])}}
 
 
 def describe(author_probs: np.ndarray, reader_probs: np.ndarray, gap: float | None, sarcasm: float | None,

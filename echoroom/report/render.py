@@ -25,7 +25,10 @@ from echoroom.report.data import gather, open_scope, previous_summary
 from echoroom.report.settings import ReportError, ReportSettings
 from echoroom.report.view import context, neutralise
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "reports"
+_PACKAGE = Path(__file__).resolve().parents[1]
+# A wheel ships the templates inside the package (echoroom/reports, pyproject.toml's package-dir);
+# a checkout keeps them in the top-level reports/ beside echoroom/.
+TEMPLATES_DIR = _PACKAGE / "reports" if (_PACKAGE / "reports").is_dir() else _PACKAGE.parent / "reports"
 # Gmail clips an HTML body past 102 KB behind a "view entire message" link; stay under that.
 MAX_HTML_BYTES = 100_000
 EMAIL_TERMS = 20

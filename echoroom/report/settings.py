@@ -31,8 +31,8 @@ class ReportSettings:
     conversation: str | None = setting(None, "only this conversation id")
     channel: str | None = setting(None, "only this channel")
     sender: str | None = setting(None, "only this sender")
-    shift_threshold: float = setting(0.5, "a message counts as shifted at this shift_score or above "
-                                     "(docs/labels.md says why 0.5)")
+    shift_threshold: float = setting(0.6, "a message counts as shifted at this shift_score or above "
+                                     "(docs/labels.md says why 0.6)")
     min_support: int = setting(5, "fewest messages a group, emotion or term needs to be ranked")
     top: int = setting(10, "rows per ranking (1 to 100)")
     grain: str = setting("auto", "shift over time per day or week; auto picks by the span", choices=GRAINS)
