@@ -28,3 +28,11 @@ def test_evaluation_reproduces_committed_sample_metrics(tmp_path):
     assert dd["n"] == want["n"] and dd["macro_f1"] == pytest.approx(want["macro_f1"], abs=0.02)
     assert set(got["emoji_lines"]) and all(set(said) == {"author", "reader"} for said in got["emoji_lines"].values())
     assert (tmp_path / "metrics.json").is_file()
+    # the scale heads and the shift score, on their own fixed samples
+    for split, key in (("emobank_dev", "author_valence_r"), ("emobank_dev", "reader_valence_r"),
+                       ("sarcasm_dev", "auc")):
+        assert got["scales"][split][key] == pytest.approx(committed["scales"][split][key], abs=0.02)
+    assert got["shift"]["sarcasm_dev"]["auc_shift_score"] == pytest.approx(
+        committed["shift"]["sarcasm_dev"]["auc_shift_score"], abs=0.02)
+    flagged = got["shift"]["goemotions_test_flagged"]
+    assert sum(flagged["kind_share"].values()) == pytest.approx(1.0)
