@@ -10,8 +10,10 @@ write, such as insert_run, fail with DuckDB's read-only error), and with DuckDB'
 disabled and its configuration locked, so the SQL cannot touch the machine either: no ``COPY ... TO``
 or ``EXPORT`` writing files, no ``read_csv``/``read_parquet``/``glob``/``ATTACH`` of other files, no
 ``INSTALL``/``LOAD`` of extensions, and no ``SET`` turning it back on. A saved query's parameters that are
-not given are bound as NULL, which the report queries read as "no filter". The connection comes from
-``store.connect``, so saved queries and ad-hoc SQL can use the macros of ``queries/macros.sql``.
+not given are bound as NULL, which the report queries read as "no filter". The table shows bidi
+controls as markers and isolates right-to-left text per cell (``_cell``); ``--csv`` is the raw
+values. The connection comes from ``store.connect``, so saved queries and ad-hoc SQL can use the
+macros of ``queries/macros.sql``.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from __future__ import annotations
 import csv
 import re
 import sys
+import unicodedata
 from pathlib import Path
 
 from echoroom import store
+from echoroom.report.view import neutralise
 
 _MAX_CELL = 60  # wide enough for a short message; a table of full messages is unreadable
+# Bidi classes of letters written right to left (Hebrew; Arabic, Syriac, Thaana) and of Arabic digits.
+_RIGHT_TO_LEFT = frozenset({"R", "AL", "AN"})
 
 
 # The names the three rankings had before shifting_groups replaced them: still accepted, as that
@@ -135,6 +141,21 @@ def lock_down(con) -> None:
     con.execute("SET lock_configuration = true")
 
 
+def _cell(value):
+    """A value as the terminal table shows it: on one line, cut to ``_MAX_CELL`` characters, bidi
+    controls as visible markers (the report's rule, ``view.neutralise``), and text holding
+    right-to-left letters isolated (U+2068 ... U+2069), so it cannot reorder the columns around it."""
+    if not isinstance(value, str):
+        return neutralise(value)
+    # One result row, one line: a message's line breaks would otherwise split its row.
+    text = neutralise(value.replace("\n", " "))
+    # Cut here, not by polars: a cut after the isolate would drop its closing U+2069.
+    text = text[:_MAX_CELL] + "..." if len(text) > _MAX_CELL else text
+    if any(unicodedata.bidirectional(ch) in _RIGHT_TO_LEFT for ch in text):
+        return f"\u2068{text}\u2069"
+    return text
+
+
 def table(columns: list[str], rows: list[tuple]) -> str:
     """The rows as polars prints a frame, in Markdown (paste it into an issue), with psql's row count."""
     import polars as pl
@@ -143,12 +164,12 @@ def table(columns: list[str], rows: list[tuple]) -> str:
         return "(0 rows)"
     # SQL allows a name twice (SELECT a.id, b.id), a frame does not: repeats get DuckDB's _1, _2.
     names = [f"{c}_{columns[:i].count(c)}" if c in columns[:i] else c for i, c in enumerate(columns)]
-    frame = pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
-    # One result row, one line: a message's line breaks would otherwise split its row.
-    frame = frame.with_columns(pl.col(pl.String).str.replace_all("\n", " ", literal=True))
+    names = [_cell(n) for n in names]
+    shown_rows = [tuple(_cell(v) for v in row) for row in rows]
+    frame = pl.DataFrame(shown_rows, schema=names, orient="row", infer_schema_length=None)
     with pl.Config(tbl_formatting="ASCII_MARKDOWN", tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
                    tbl_rows=-1, tbl_cols=-1, tbl_width_chars=-1, tbl_cell_numeric_alignment="RIGHT",
-                   fmt_str_lengths=_MAX_CELL):
+                   fmt_str_lengths=_MAX_CELL + len("...") + 2):
         shown = str(frame)
     return f"{shown}\n({len(rows)} row{'s' if len(rows) != 1 else ''})"
 

@@ -20,7 +20,10 @@ from pathlib import Path
 
 import duckdb
 
-QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
+# A wheel ships the SQL inside the package (echoroom/queries, pyproject.toml's package-dir); a
+# checkout keeps it in the top-level queries/ beside echoroom/.
+_PACKAGE = Path(__file__).resolve().parent
+QUERIES_DIR = _PACKAGE / "queries" if (_PACKAGE / "queries").is_dir() else _PACKAGE.parent / "queries"
 # DuckDB reads a file's magic bytes at offset 8; SQLite files start with their own.
 _DUCKDB_MAGIC = (8, b"DUCK")
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from echoroom.labels import LABELS
+from echoroom.labels import LABELS, TO_DAILYDIALOG
 from echoroom.lenses import DEFAULT_LENSES_DIR, default_lens_folders
 from echoroom.lenses.folder import read_lens_info
 from echoroom.lenses.model import LensSet
@@ -41,7 +41,15 @@ def test_both_lenses_read_unambiguous_sentences(lenses):
     probs = lenses.predict(list(CLEAR))
     for name in ("author", "reader"):
         got = [LABELS[i] for i in probs[name].argmax(1)]
-        wrong = [(t, want, g) for (t, want), g in zip(CLEAR.items(), got) if want != g]
+        if name == "reader":
+            # The reader lens learns DailyDialog's one positive class as "any of joy, love, gratitude,
+            # pride" and tells them apart poorly (docs/labels.md): it is held to the right class of
+            # DailyDialog's 7 (a thank-you read as pride is positive; read as neutral or anger, wrong).
+            got = [TO_DAILYDIALOG[g] for g in got]
+            want_of = {t: TO_DAILYDIALOG[w] for t, w in CLEAR.items()}
+        else:
+            want_of = CLEAR
+        wrong = [(t, want_of[t], g) for t, g in zip(CLEAR, got) if want_of[t] != g]
         assert len(wrong) <= 1, (name, wrong)
         assert np.allclose(probs[name].sum(1), 1, atol=1e-5)
 

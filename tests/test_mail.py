@@ -109,7 +109,7 @@ def check_received(inbox: Inbox, to: list[str]):
     html = message.get_body(preferencelist=("html",)).get_content()
     assert {img.attrs["src"][4:] for img in parse(html).iter("img")} == set(images)
     text = message.get_body(preferencelist=("plain",)).get_content()
-    assert "MOST MISREAD EMOTIONS" in text and "message text left out" in text
+    assert "EMOTIONS MOST OFTEN READ AS ANOTHER" in text and "message text left out" in text
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])

@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,19 +41,30 @@ def node_line(rank: int, port: int, argv: list[str]) -> list[str]:
             "jobs/score.py", *argv, "--processes=2"]
 
 
-def run_two_nodes(argv0: list[str], argv1: list[str]) -> list[subprocess.CompletedProcess]:
-    port = free_port()
-    nodes = [subprocess.Popen(node_line(rank, port, argv), cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for rank, argv in enumerate((argv0, argv1))]
-    done = []
-    for node in nodes:
-        try:
-            out, err = node.communicate(timeout=300)
-        finally:
-            for other in nodes:  # one node hung: end both rather than leave a launcher behind
-                if other.poll() is None and node.returncode is None:
-                    other.kill()
-        done.append(subprocess.CompletedProcess(node.args, node.returncode, out, err))
+def run_two_nodes(tmp_path: Path, argv0: list[str], argv1: list[str], timeout: float = 400
+                  ) -> list[subprocess.CompletedProcess]:
+    """Both node lines at once; their output goes to files, so a hang still shows what each said."""
+    port, nodes, logs = free_port(), [], []
+    for rank, argv in enumerate((argv0, argv1)):
+        out, err = tmp_path / f"node{rank}.out", tmp_path / f"node{rank}.err"
+        logs.append((out, err))
+        with open(out, "w") as o, open(err, "w") as e:
+            nodes.append(subprocess.Popen(node_line(rank, port, argv), cwd=ROOT, stdout=o, stderr=e, text=True))
+    deadline = time.monotonic() + timeout
+    try:
+        for node in nodes:
+            node.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        for node in nodes:  # a node still running here hung: end it rather than leave a launcher behind
+            if node.poll() is None:
+                node.kill()
+                node.wait()
+    done = [subprocess.CompletedProcess(node.args, node.returncode, out.read_text(), err.read_text())
+            for node, (out, err) in zip(nodes, logs)]
+    hung = [f"node {rank} hung; stderr:\n{d.stderr[-3000:]}" for rank, d in enumerate(done) if d.returncode < 0]
+    assert not hung, "\n".join(hung)
     return done
 
 
@@ -62,7 +74,7 @@ def test_two_nodes_store_each_message_once_as_one_process_does(tmp_path, lens_ro
     one, two = tmp_path / "one.duckdb", tmp_path / "two.duckdb"
     job.main(job_argv(lens_root, one, path, chunk_rows=20))
     argv = job_argv(lens_root, two, path, chunk_rows=20)
-    main, other = run_two_nodes(argv, argv)
+    main, other = run_two_nodes(tmp_path, argv, argv)
     assert main.returncode == 0, main.stderr[-3000:]
     assert other.returncode == 0, other.stderr[-3000:]
     assert "on 2 process(es)" in main.stdout and "3 of 3 units to do" in main.stdout
@@ -79,7 +91,7 @@ def test_two_nodes_store_each_message_once_as_one_process_does(tmp_path, lens_ro
 def test_nodes_that_disagree_on_the_plan_both_stop_naming_the_setting(tmp_path, lens_root):
     path = write_corpus(tmp_path / "c.parquet", 40)
     db = tmp_path / "db.duckdb"
-    main, other = run_two_nodes(job_argv(lens_root, db, path, chunk_rows=40, languages="en"),
+    main, other = run_two_nodes(tmp_path, job_argv(lens_root, db, path, chunk_rows=40, languages="en"),
                                 job_argv(lens_root, db, path, chunk_rows=20, languages="en,de"))
     message = (r"error: the processes of this launch disagree on settings that change the run's plan: "
                r"chunk_rows=20 on rank 1 \(.+\) but chunk_rows=40 on the main process \(rank 0, .+\); "

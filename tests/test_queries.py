@@ -44,12 +44,14 @@ def parameters(db: Path, con: duckdb.DuckDBPyConnection) -> dict:
         "version": "test-lens", "lens": "author", "encoder": "test", "info": "{}", "metrics": "{}",
         "started_at": now, "finished_at": now, "counts": "{}", "seconds": 1.0, "settings": "{}",
         "inputs": "[]", "processes": 1, "stopwords": ["the", "it"], "per_group": 5, "max_messages": 100,
-        "max_chars": 400, "threshold": 0.5,
+        "max_chars": 400, "threshold": 0.5, "max_rows": 1000,
     }
 
 
 # Statements that need a particular state to make sense run with it.
-PER_FILE = {"insert_run": {"run_id": "test-new-run"}}
+PER_FILE = {"insert_run": {"run_id": "test-new-run"},
+            # stale_runs reads this corpus's files as one JSON list of {path, size, mtime_ns}
+            "stale_runs": {"files": '[{"path": "corpus.parquet", "size": 1, "mtime_ns": 1}]'}}
 
 
 def names_in(sql: str) -> set[str]:

@@ -3,6 +3,7 @@ the messages SQL finds for it, hostile text stays inert text, and the page fits 
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from urllib.parse import quote
@@ -115,3 +116,91 @@ def test_the_embedded_sample_is_bounded(tmp_path, scored):
     written = build(ReportSettings(db=str(scored), out=str(tmp_path), min_support=1, quiet=True))
     dom = parse(dom_after_scripts(written["html"], tmp_path))
     assert dom.by_id("drill").attrs.get("hidden") is not None  # closed until something is clicked
+
+
+def filtered(page: Path, out: Path, **chosen: str):
+    """The DOM after opening ``page#filter=key/value&...``, which sets the global filters the way a
+    person does (choose, then the change event) once the charts are drawn."""
+    url = page.resolve().as_uri() + "#filter=" + "&".join(f"{k}/{quote(v, safe='')}" for k, v in chosen.items())
+    result = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={out / 'profile'}", "--dump-dom", url],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = parse(result.stdout)
+    assert dom.find("body")[0].attrs.get("data-filter-ready") == "1"
+    return dom
+
+
+def test_choosing_a_sender_recounts_the_headline_and_the_matrix(report, scored, tmp_path):
+    sender = "ana"
+    n, shifted, divergence, conversations = rows(
+        scored, "SELECT count(*), count(*) FILTER (WHERE shifted), avg(js_divergence), "
+                "count(DISTINCT conversation_id) FROM message_lenses WHERE sender = ?", [sender])[0]
+    everyone = rows(scored, "SELECT count(*) FROM message_lenses")[0][0]
+    assert 0 < n < everyone
+    cells = {(a, r): k for a, r, k in rows(scored, "SELECT author_emotion, reader_emotion, count(*) FROM "
+                                                   "message_lenses WHERE sender = ? GROUP BY 1, 2", [sender])}
+    totals = {a: k for a, k in rows(scored, "SELECT author_emotion, count(*) FROM message_lenses "
+                                            "WHERE sender = ? GROUP BY 1", [sender])}
+
+    dom = filtered(report, tmp_path, sender=sender)
+    assert dom.find("body")[0].attrs.get("data-filtered") == "1"
+    figure = {k: dom.by_id(f"figure-{k}").text for k in ("messages", "shifted", "rate", "divergence",
+                                                         "conversations", "senders")}
+    assert figure == {"messages": f"{n:,}", "shifted": f"{shifted:,}", "rate": f"{100 * shifted / n:.1f}%",
+                      "divergence": f"{divergence:.2f}", "conversations": f"{conversations:,}", "senders": "1"}
+    assert dom.by_id("filter-note").text.startswith(f"Showing {n:,} of {everyone:,} messages.")
+
+    # every matrix cell: the sender's count and share of the row, or hidden where they have none
+    buttons = [b for b in dom.iter("button") if b.attrs.get("data-drill") == "cell"]
+    assert buttons and any("hidden" in b.attrs for b in buttons)
+    for b in buttons:
+        key = (b.attrs["data-author"], b.attrs["data-reader"])
+        if key not in cells:
+            assert "hidden" in b.attrs, key
+            continue
+        share = f"{100 * cells[key] / totals[key[0]]:.1f}%"
+        assert "hidden" not in b.attrs and b.find("span")[0].text == f"{cells[key]:,}", key
+        assert b.text.startswith(share), (key, b.text)
+    for tr in dom.by_id("matrix-table").find("tbody")[0].iter("tr"):
+        total = [td for td in tr.iter("td") if "row-total" in td.attrs.get("class", "")][0].text
+        assert total == f"{totals.get(tr.attrs['data-author'], 0):,}"
+
+
+def test_the_filters_table_is_embedded_per_day(report):
+    from echoroom.report import data as D
+
+    html = report.read_text()
+    start = html.index('<script type="application/json" id="filter-data">')
+    table = json.loads(html[html.index(">", start) + 1:html.index("</script>", start)])
+    assert table["grain"] == "day" and 0 < len(table["rows"]) <= D.FILTER_MAX_ROWS
+    assert len(table["rows"][0]) == 9
+
+
+def test_the_filters_table_steps_down_to_fit_its_cap(tmp_path, lens_root):
+    """Per day when it fits, else per week, else without time; past the cap even then, nothing
+    (the page then says its filters narrow the drill-down only). Every grain counts every message.
+    One sender, conversation, channel and text on six days of two weeks: 6, 2 and 1 groups."""
+    import datetime as dt
+
+    from echoroom.report import data as D
+    from echoroom.report.filters import embedded
+
+    corpus = [{"message_id": f"m{i}", "conversation_id": "team", "sender": "ana", "channel": "slack",
+               "sent_at": F.START + dt.timedelta(days=day, hours=i % 3), "text": "Fine. Do whatever you want."}
+              for i, day in enumerate([0, 1, 2, 7, 8, 9] * 3)]
+    db = F.scored_db(tmp_path / "db", lens_root, corpus)
+    settings = ReportSettings(db=str(db), quiet=True)
+    con = D.open_scope(settings)
+    try:
+        params = settings.filters()
+        size = {g: len(D.run_query(con, "filter_groups", params | {"grain": g, "max_rows": None}))
+                for g in D.FILTER_GRAINS}
+        picked = [D.filter_groups(con, params, max_rows=cap) for cap in (6, 5, 2, 1, 0)]
+    finally:
+        con.close()
+    assert size == {"day": 6, "week": 2, "none": 1}
+    assert [p["grain"] for p in picked] == ["day", "week", "week", "none", None]
+    for table in picked[:-1]:
+        assert sum(r["messages"] for r in table["rows"]) == len(corpus)
+    assert picked[-1]["rows"] == []
+    assert embedded({"filter_groups": picked[-1]}, 5)["grain"] is None

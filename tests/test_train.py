@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_a_few_steps_on_a_tiny_subset_lower_the_loss(tmp_path):
     result = train([f"--out_dir={tmp_path}", "--limit=48", "--max_steps=36", "--epochs=30",
-                    "--batch_size=16", "--log_every=6", "--lr=3e-3", "--head_lr=1e-2", "--tune_bias=false"])
+                    "--batch_size=16", "--log_every=6", "--lr=3e-3", "--head_lr=1e-2", "--tune_bias=false",
+                    "--reader_epochs=30", "--scales=false"])  # the emotion heads alone: scales below
     log = result["log"]
     for lens in ("author", "reader"):
         first, last = log[0][f"loss_{lens}"], log[-1][f"loss_{lens}"]
@@ -50,7 +51,7 @@ def test_launches_under_accelerate_with_two_processes(tmp_path):
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "-m", "jobs.train", f"--out_dir={tmp_path}", "--limit=32", "--max_steps=4", "--batch_size=8",
-           "--log_every=2", "--lenses=author"]
+           "--log_every=2", "--lenses=author", "--scales=false"]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "train: 2 process(es)" in done.stdout

@@ -19,6 +19,7 @@ from echoroom.ingest.detection import READERS, detect
 from echoroom.ingest.errors import IngestError
 from echoroom.ingest.schema import COLUMNS, SCHEMA, Message, message_id
 from echoroom.ingest.session import DUPLICATE, FORMATS, Options, Session, Summary
+from echoroom.ingest.source import Tree
 from echoroom.ingest.writer import CorpusWriter
 
 __all__ = ["COLUMNS", "FORMATS", "SCHEMA", "TIMEZONE_KEY", "IngestError", "Message", "Options", "Summary",
@@ -41,6 +42,8 @@ def ingest(exports: Iterable[str | os.PathLike], out: str | os.PathLike,
     with CorpusWriter(out, options.batch_size) as writer:
         for path in exports:
             fmt, source = detect(path, options.format)
+            if isinstance(source, Tree):
+                session.refuse(source.outside)
             written = 0
             for message in READERS[fmt](source, session):
                 if writer.add(message):

@@ -31,6 +31,7 @@ NO_TEXT = "no text (media, sticker or embed)"
 DELETED = "deleted message"
 DUPLICATE = "duplicate of an earlier message"
 MALFORMED = "malformed"
+OUTSIDE = "files whose path leaves the export (a .. step, an absolute path or a link out), not read"
 
 # A message longer than this is cut to it and counted (``Session.cut``): one message must not hold
 # the memory of the whole ingest (a 400 MB message unpacks from a 0.8 MB zip). About 1 MB of text.
@@ -93,6 +94,7 @@ class Summary:
     zone: Zone | None = None                       # set when local times were read
     cut: int = 0                                   # messages cut to MAX_MESSAGE_CHARS
     cut_where: list[str] = field(default_factory=list)  # the first of them, as FILE:LINE
+    outside: list[str] = field(default_factory=list)    # the first files under OUTSIDE
 
     def __str__(self) -> str:
         lines = [f"{path} ({fmt}): {n} messages" for path, fmt, n in self.exports]
@@ -105,6 +107,8 @@ class Summary:
             lines.extend(f"  {w}" for w in self.cut_where)
         for reason, n in sorted(self.skipped.items()):
             lines.append(f"skipped {n}: {reason}")
+            if reason == OUTSIDE:
+                lines.extend(f"  {w}" for w in self.outside)
         lines.extend(f"  {p}" for p in self.problems)
         if self.skipped[MALFORMED] > len(self.problems):
             lines.append(f"  ... and {self.skipped[MALFORMED] - len(self.problems)} more")
@@ -146,6 +150,14 @@ class Session:
         self.summary.skipped[MALFORMED] += 1
         if len(self.summary.problems) < _PROBLEMS_KEPT:
             self.summary.problems.append(message)
+
+    def refuse(self, labels: Iterable[str]) -> None:
+        """Count files an archive or folder holds under a path outside it: skipped, whatever
+        ``on_error`` says, since the rest of the export is sound (``source.Tree.outside``)."""
+        for label in labels:
+            self.summary.skipped[OUTSIDE] += 1
+            if len(self.summary.outside) < _PROBLEMS_KEPT:
+                self.summary.outside.append(label)
 
     def cut(self, where: str, line: int | None) -> None:
         """Count a message written cut to ``MAX_MESSAGE_CHARS``, starting at ``where:line``."""

@@ -161,19 +161,37 @@ class Tree:
     """A folder or zip archive of exported files, named by posix paths relative to its root.
 
     A single top folder that holds everything (``export/channels.json`` ...) is looked through,
-    and macOS ``__MACOSX`` resource forks are ignored.
+    and macOS ``__MACOSX`` resource forks are ignored. A member whose path leaves the export (a
+    ``..`` step, an absolute path, a link to a file outside the folder) is never read: it is listed
+    in ``outside``, as a label, for the reader to count and name.
     """
 
     def __init__(self, path: Path):
         self.path = path
+        self.outside: list[str] = []
         if path.is_dir():
-            names = {p.relative_to(path).as_posix(): Entry(p)
-                     for p in sorted(path.rglob("*")) if p.is_file()}
+            root = path.resolve()
+            names = {}
+            for p in sorted(path.rglob("*")):
+                if p.is_file() and root not in p.resolve().parents:
+                    self.outside.append(str(p))
+                elif p.is_file():
+                    names[p.relative_to(path).as_posix()] = Entry(p)
         else:
             with zipfile.ZipFile(path) as z:
-                names = {n: Entry(path, n) for n in sorted(z.namelist())
-                         if not n.endswith("/") and not n.startswith("__MACOSX/")}
+                members = [n for n in sorted(z.namelist())
+                           if not n.endswith("/") and not n.startswith("__MACOSX/")]
+            self.outside = [f"{path}:{n}" for n in members if _leaves(n)]
+            names = {n: Entry(path, n) for n in members if not _leaves(n)}
         tops = {n.split("/", 1)[0] for n in names}
         if len(tops) == 1 and all("/" in n for n in names):
             names = {n.split("/", 1)[1]: e for n, e in names.items()}
         self.entries: dict[str, Entry] = names
+
+
+def _leaves(member: str) -> bool:
+    """Whether a zip member's path points outside the archive's root once unpacked: a ``..`` step
+    anywhere (``general/../../x.json``), or an absolute or drive path (Windows tools write ``\\``)."""
+    parts = member.replace("\\", "/").split("/")
+    drive = len(parts[0]) == 2 and parts[0][1] == ":" and parts[0][0].isalpha()
+    return ".." in parts or parts[0] == "" or drive

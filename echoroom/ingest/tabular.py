@@ -8,7 +8,8 @@ e.g. ``{"sender": "author", "sent_at": "created"}`` (``--column sender=author``)
 conversation like every other id); without one, ids are built from time, sender and text.
 ``sent_at`` may be ISO 8601 (naive ones are read in ``--timezone``), Unix seconds or milliseconds,
 or a Parquet timestamp. All three are read in batches: CSV and JSONL line by line, Parquet by
-record batch, so memory does not grow with the file.
+record batch, so memory does not grow with the file. Parquet text (string or binary columns) that
+is not UTF-8 is a malformed record at its row, like such bytes on a CSV line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 
 import pyarrow.parquet as pq
 
+from echoroom.ingest import arrow_text
 from echoroom.ingest.errors import IngestError
 from echoroom.ingest.schema import COLUMNS, Message, Repeats, message_id
 from echoroom.ingest.session import NO_TEXT, Session
@@ -66,8 +68,11 @@ def read_parquet(entry: Entry, session: Session) -> Iterator[Message]:
         number = 0
         for batch in table.iter_batches(batch_size=session.options.batch_size,
                                         columns=list(rows_to.columns.values())):
-            for row in batch.to_pylist():
+            for row in arrow_text.rows(batch):
                 number += 1
+                if isinstance(row, tuple):  # (column, byte): a value that is not UTF-8
+                    session.bad(entry.label, None, f"row {number}, {arrow_text.problem(*row)}")
+                    continue
                 yield from rows_to.message(row, number)  # the row number stands for a line
 
 

@@ -24,6 +24,12 @@ DIMENSIONS = ("conversation", "channel", "sender")
 DRILL_PER_GROUP = 25
 DRILL_MAX_MESSAGES = 3000
 DRILL_MAX_CHARS = 400
+# The filters' table (queries/filter_groups.sql): messages counted per conversation, channel,
+# sender, period and matrix cell, at most FILTER_MAX_ROWS rows (about 30 bytes of JSON each, so
+# about 1.5 MB at most). Per UTC day when that fits, else per ISO week, else without time; past
+# the cap even without time, the page cannot recount and its filters say so (docs/reports.md).
+FILTER_MAX_ROWS = 50_000
+FILTER_GRAINS = ("day", "week", "none")
 
 
 def run_query(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> list[dict]:
@@ -48,8 +54,11 @@ def run_query(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> list[d
 def _connect(db: str, shift_threshold: float | None = None) -> duckdb.DuckDBPyConnection:
     try:
         return store.connect(db, read_only=True, shift_threshold=shift_threshold)
-    except duckdb.IOException as exc:
-        # DuckDB has one writer per file and readers must wait for it (a scoring run, usually).
+    except (duckdb.IOException, store.StoreError) as exc:
+        # DuckDB has one writer per file and readers must wait for it (a scoring run, usually);
+        # the store reports a held lock as a StoreError naming the file.
+        if "lock" not in str(exc).lower():
+            raise
         raise ReportError(f"cannot open {db} to read it ({exc}); if a scoring run is writing it, "
                           "make the report when the run has finished") from None
 
@@ -119,7 +128,25 @@ def gather(con: duckdb.DuckDBPyConnection, settings: ReportSettings) -> dict:
     data["drill"] = run_query(con, "drill_messages", params | {"grain": grain, "per_group": DRILL_PER_GROUP,
                                                                "max_messages": DRILL_MAX_MESSAGES,
                                                                "max_chars": DRILL_MAX_CHARS})
+    data["filter_groups"] = filter_groups(con, params)
     return data
+
+
+def filter_groups(con: duckdb.DuckDBPyConnection, params: dict, max_rows: int = FILTER_MAX_ROWS) -> dict:
+    """The filters' table at the finest grain that fits ``max_rows``:
+    ``{"grain": "day" | "week" | "none" | None, "rows": [...]}``, grain None when even the table
+    without time is over the cap (no rows then).
+
+    The table without time is the smallest, so it is tried first: a database too varied for it
+    (the 1M-message bench) costs one query, not three.
+    """
+    best = {"grain": None, "rows": []}
+    for grain in reversed(FILTER_GRAINS):
+        rows = run_query(con, "filter_groups", params | {"grain": grain, "max_rows": max_rows})
+        if len(rows) > max_rows:
+            break
+        best = {"grain": grain, "rows": rows}
+    return best
 
 
 def previous_summary(settings: ReportSettings) -> dict | None:

@@ -20,7 +20,7 @@ import jinja2
 
 from echoroom import mail
 from echoroom import settings as S
-from echoroom.report import charts, drill
+from echoroom.report import charts, drill, filters
 from echoroom.report.data import gather, open_scope, previous_summary
 from echoroom.report.settings import ReportError, ReportSettings
 from echoroom.report.view import context, neutralise
@@ -133,6 +133,7 @@ def build(settings: ReportSettings) -> dict:
     page["charts"] = [{"id": name, "title": title, "spec": spec} for name, title, spec in specs]
     page["javascript"] = vega_javascript()
     page["drill"] = drill.embedded(data)
+    page["filters"] = filters.embedded(data, settings.min_support)
     html_path = out / "report.html"
     html_path.write_text(render("report.html.j2", page), encoding="utf-8")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,14 +189,44 @@ def from_dict(data: dict, source: str, base: Path) -> Config:
         raise _fail(source, "smtp.port", f"{smtp['port']} is not a port number (0 picks the usual one)")
     if smtp["cafile"]:
         smtp["cafile"] = str(_path(base, smtp["cafile"]))
+    state_dir = _path(base, top["state_dir"]) if top["state_dir"] else database.with_name(database.name + ".state")
+    log_file = _path(base, top["log_file"]) if top["log_file"] else None
+    _writable(source, "state_dir", state_dir, folder=True)
+    if log_file is not None:
+        _writable(source, "log_file", log_file, folder=False)
     return Config(
         source=source, database=database,
         lenses=_path(base, top["lenses"]) if top["lenses"] else None,
-        output_dir=_path(base, top["output_dir"]),
-        state_dir=_path(base, top["state_dir"]) if top["state_dir"]
-        else database.with_name(database.name + ".state"),
-        log_file=_path(base, top["log_file"]) if top["log_file"] else None,
+        output_dir=_path(base, top["output_dir"]), state_dir=state_dir, log_file=log_file,
         log_level=top["log_level"], inputs=inputs, scoring=scoring, report=report, email=email, smtp=smtp)
+
+
+def _writable(source: str, key: str, path: Path, folder: bool) -> None:
+    """Refuse a log file or state folder this process cannot write, before the run starts: found
+    later, the log file is a traceback at its first line and the state folder a lost
+    last_run.json. Nothing is created: a probe file is made (unnamed, O_TMPFILE where Linux has
+    it) and gone at once, since permission bits say nothing to root or on a read-only mount."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = None
+    if existing != path and not existing.is_dir():
+        problem = f"{existing} is a file, not a folder"
+    elif existing == path and folder != path.is_dir():
+        problem = "a file, not a folder" if folder else "a folder, not a file"
+    else:
+        try:
+            if existing == path and not folder:
+                open(path, "a").close()  # appending nothing leaves its content and time alone
+            else:
+                tempfile.TemporaryFile(dir=existing).close()
+        except OSError as exc:
+            into = "to" if existing == path and not folder else "in"
+            problem = f"cannot write {into} {existing}: {exc.strerror or exc}"
+    if problem:
+        empty = "stderr only" if key == "log_file" else "DATABASE.state beside the database"
+        raise _fail(source, key, f"{str(path)!r}: {problem}; set {key} to a path this user can write "
+                    f"(or leave it empty: {empty})")
 
 
 def load(path: str | os.PathLike) -> Config:

@@ -1,10 +1,10 @@
 """A message corpus on disk: Parquet files found from paths, folders or globs, checked, then streamed.
 
 ``inspect`` reads every file once, a row group at a time, before anything is written: a corpus
-that is truncated, corrupt, typed wrongly or holds duplicate message ids fails there with the
-file named and the fix. The scoring job then reads the corpus again in ``Unit``s (a slice of
-``chunk_rows`` rows of one row group), so memory stays flat whatever the corpus size and a large
-single-row-group file still splits across processes.
+that is truncated, corrupt, typed wrongly, holds text that is not UTF-8 (by row and column) or
+duplicate message ids fails there with the file named and the fix. The scoring job then reads the
+corpus again in ``Unit``s (a slice of ``chunk_rows`` rows of one row group), so memory stays flat
+whatever the corpus size and a large single-row-group file still splits across processes.
 
 The canonical columns and their types are ingest's corpus schema (``echoroom/ingest/schema.py``),
 the one definition. Only ``message_id`` and ``text`` are required here, so any Parquet file with
@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from echoroom.ingest import arrow_text
 from echoroom.ingest.schema import COLUMNS, SCHEMA
 
 REQUIRED = ("message_id", "text")
@@ -162,6 +163,21 @@ def _check_schema(path: Path, schema: pa.Schema, mapping: dict[str, str]) -> tup
     return rename, extras
 
 
+def _check_text(path: Path, table: pa.Table, first_row: int) -> None:
+    """Strings that are not UTF-8 stop here, by row and column: Arrow reads them unchecked, and
+    they would otherwise fail mid-run as a ``UnicodeDecodeError`` naming no file."""
+    try:
+        table.validate(full=True)
+    except pa.ArrowInvalid:
+        for field in table.schema:
+            found = arrow_text.is_text(field.type) and arrow_text.first_not_utf8(table.column(field.name))
+            if found:
+                raise CorpusError(f"{path}: row {first_row + found[0] + 1}, "
+                                  f"{arrow_text.problem(field.name, found[1])}; or leave the file out of "
+                                  "the inputs") from None
+        raise  # invalid some other way: reported as an unreadable file
+
+
 def inspect(inputs: list[str], columns: dict[str, str] | None = None, exclude: tuple[Path, ...] = ()) -> Corpus:
     """Find and check every file of the corpus, reading all of it once, a row group at a time;
     ``exclude``: the run's database and work folder (see ``find_files``)."""
@@ -178,6 +194,7 @@ def inspect(inputs: list[str], columns: dict[str, str] | None = None, exclude: t
                 # Read every column, not just the ids: a corrupt page anywhere must fail here,
                 # before the first shard or database row is written.
                 table = pf.read_row_group(g)
+                _check_text(path, table, sum(groups))
                 got = table.column(id_column)
                 if got.null_count:
                     raise CorpusError(f"{path}: {got.null_count} rows have no message_id (row group {g}); "

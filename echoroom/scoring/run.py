@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import time
 import uuid
@@ -38,10 +39,10 @@ import pyarrow.parquet as pq
 from echoroom import store
 from echoroom.lenses.model import LensSet
 from echoroom.scoring import corpus as corpus_mod
-from echoroom.scoring import guard, language
+from echoroom.scoring import guard, language, shards
 from echoroom.scoring.corpus import Corpus, CorpusError
 from echoroom.scoring.scorer import Scorer, predict_table
-from echoroom.scoring.shards import Plan, drop_stale, load_run, write_atomic
+from echoroom.scoring.shards import Plan, drop_stale, load_run, plan_settings, write_atomic
 
 
 def run_key(versions: dict[str, str], corpus: Corpus, columns: dict[str, str], chunk_rows: int,
@@ -82,7 +83,9 @@ def plan_run(settings, state, scorer: Scorer, db: Path, work: Path, settings_jso
             run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
             run_dir.mkdir(parents=True, exist_ok=True)
             pq.write_table(done, run_dir / "done.parquet")
-            meta_path.write_text(json.dumps({"run_id": run_id}) + "\n")
+            # The plan's settings beside its id: what every node must agree on (shards.disagreement).
+            meta_path.write_text(json.dumps({"run_id": run_id, "plan": plan_settings(settings, versions)},
+                                            sort_keys=True) + "\n")
             store.query(con, "insert_run", {
                 "run_id": run_id, "started_at": datetime.now(timezone.utc),
                 "author_version": versions["author"], "reader_version": versions["reader"],
@@ -136,7 +139,7 @@ def run(settings, state, settings_json: str = "{}") -> dict | None:
 
     Returns the run's counts on the main process (None elsewhere).
     """
-    from accelerate.utils import broadcast_object_list
+    from accelerate.utils import broadcast_object_list, gather_object
 
     t0 = time.perf_counter()
     db = Path(settings.db)
@@ -148,6 +151,14 @@ def run(settings, state, settings_json: str = "{}") -> dict | None:
         lenses = LensSet(settings.lens_folders(), device=str(state.device))
         scorer = Scorer(lenses, settings.batch_tokens, settings.max_batch, settings.quantize,
                         settings.language_list())
+        host, many = socket.gethostname(), state.num_processes > 1
+        if many:
+            # Before anything is written: a node launched with other settings (or lenses) would
+            # score into a plan its units do not match. Every process sees every answer and stops.
+            mine = {"host": host, "settings": plan_settings(settings, scorer.versions)}
+            problem = shards.disagreement(gather_object([mine]))
+            if problem:
+                raise ValueError(problem)
         box: list = [None]
         if state.is_main_process:
             try:
@@ -156,11 +167,15 @@ def run(settings, state, settings_json: str = "{}") -> dict | None:
                     box[0] = plan_run(settings, state, scorer, db, work, settings_json)
             except (CorpusError, store.StoreError) as exc:
                 box[0] = exc
-        if state.num_processes > 1:
+        if many:
             broadcast_object_list(box, from_process=0)
         if isinstance(box[0], Exception):
             raise box[0]
         plan: Plan = box[0]
+        if many:  # the shards of every node are loaded by the main one: the folder must be shared
+            unseen = [p for p in gather_object([shards.unseen_run_folder(plan, state.process_index, host)]) if p]
+            if unseen:
+                raise ValueError(unseen[0])
         if state.is_main_process and not plan.units:
             print(f"run {plan.run_id}: nothing to score: 0 messages in {len(plan.corpus.files)} files", flush=True)
         elif state.is_main_process:

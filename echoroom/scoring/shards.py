@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from echoroom import store
 from echoroom.scoring import language
-from echoroom.scoring.corpus import Corpus, Unit
+from echoroom.scoring.corpus import Corpus, CorpusError, Unit, parse_columns
 
 
 @dataclass
@@ -34,6 +34,40 @@ class Plan:
     todo: list[Unit] = field(default_factory=list)   # units whose shard is not on disk yet
     units: int = 0
     already: int = 0   # corpus messages both lenses had already scored before this run
+
+
+def plan_settings(settings, versions: dict[str, str]) -> dict:
+    """The settings that, with the corpus files, make the run key and so the plan: every process of
+    a launch, on every node, must have the same (``disagreement``). Written into the run's run.json."""
+    try:
+        columns = parse_columns(settings.columns)
+    except CorpusError:
+        columns = settings.columns  # the main process names the mistake when it reads the corpus
+    return {"lens versions": versions, "chunk_rows": settings.chunk_rows,
+            "languages": list(settings.language_list()), "columns": columns}
+
+
+def disagreement(each: list[dict]) -> str | None:
+    """``each``: every process's ``{"host", "settings": plan_settings(...)}``, by rank. What a process
+    has that the main one (rank 0, which plans) does not, naming the setting; None when all agree.
+    Every process computes the same answer from the same list, so all of them stop together."""
+    main, differ = each[0], []
+    for rank, mine in enumerate(each[1:], 1):
+        differ += [f"{key}={mine['settings'][key]!r} on rank {rank} ({mine['host']}) but "
+                   f"{key}={main['settings'][key]!r} on the main process (rank 0, {main['host']})"
+                   for key in main["settings"] if mine["settings"][key] != main["settings"][key]]
+    if not differ:
+        return None
+    return ("the processes of this launch disagree on settings that change the run's plan: " + "; ".join(differ)
+            + ". Launch every node with the same settings and the same lenses; nothing was written.")
+
+
+def unseen_run_folder(plan: Plan, rank: int, host: str) -> str | None:
+    """Why this process cannot take part in ``plan`` (its run folder is not visible here), else None."""
+    if (Path(plan.run_dir) / "run.json").is_file():
+        return None
+    return (f"rank {rank} ({host}) cannot see the run folder {plan.run_dir} that the main process made: every "
+            "node needs the database's work folder (DB.work/, or --work_dir) on a filesystem they all share")
 
 
 def write_atomic(table: pa.Table, path: Path) -> None:
