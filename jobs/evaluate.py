@@ -142,7 +142,9 @@ def model_cards(folders: dict, metrics: dict, infos: dict, versions: dict, share
     """MODEL_CARD.md and metrics.json in each lens folder, from this evaluation's metrics."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    env = Environment(loader=FileSystemLoader(ROOT / "reports"), undefined=StrictUndefined,
+    from echoroom.report.render import TEMPLATES_DIR  # the checkout's reports/, or the installed package's
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), undefined=StrictUndefined,
                       autoescape=False, keep_trailing_newline=True)  # Markdown, not HTML
     for lens, folder in folders.items():
         summary = {k: v for k, v in metrics[lens].items() if k not in ("confusion", "calibration_bins")}
