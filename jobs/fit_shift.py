@@ -46,11 +46,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- data: where both sides were measured, outside what the heads trained and are reported on ---
     sarcasm = D.sarcasm("tune", root=root)
-    bank_train = D.emobank("train", root=root)
-    cut = int(len(bank_train) * 0.9)  # the tenth that jobs/train.py holds out (lenses.tasks.load_task)
-    held = bank_train[cut:]
-    real_gap = np.abs((bank_train["writer_V"] - bank_train["reader_V"]).to_numpy()[:cut])
-    threshold = float(np.quantile(real_gap, s.gap_quantile))
+    held = D.emobank("held", root=root)  # the share jobs/train.py holds out
+    threshold = D.emobank_large_gap(s.gap_quantile, root=root)
     texts = sarcasm["text"].to_list() + held["text"].to_list()
     y = np.concatenate([sarcasm["sarcastic"].to_numpy(),
                         (np.abs((held["writer_V"] - held["reader_V"]).to_numpy()) >= threshold).astype(int)])

@@ -30,7 +30,7 @@ from echoroom.labels import LABELS, NUM_LABELS, READER_TEXTS
 from echoroom.lenses import DEFAULT_LENSES_DIR
 from echoroom.lenses.calibration import calibrate, scale_fit
 from echoroom.lenses.data import DAILYDIALOG_TARGETS
-from echoroom.lenses.folder import LensInfo, save_lens
+from echoroom.lenses.folder import LensInfo, save_lens, scale_head
 from echoroom.lenses.metrics import scale_quality
 from echoroom.lenses.model import DEFAULT_ENCODER, AdapterConfig, EmotionModel, load_encoder
 from echoroom.lenses.tasks import (
@@ -40,7 +40,6 @@ from echoroom.lenses.tasks import (
     dev_outputs,
     emotion_loss,
     load_task,
-    scale_head,
     scale_losses,
 )
 from echoroom.lenses.text import PREPARATIONS

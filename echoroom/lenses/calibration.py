@@ -49,6 +49,15 @@ def tune_bias(logits: np.ndarray, labels: np.ndarray, rounds: int = 3, grid: np.
     return bias - bias.mean()
 
 
+def nll(logp: torch.Tensor, targets: torch.Tensor, any_of: bool) -> torch.Tensor:
+    """Per-example negative log-likelihood of log-probabilities against target rows: soft
+    cross-entropy, or with ``any_of`` minus the log of the summed probability of every label
+    with a share of the target (the labels the example may be read as)."""
+    if any_of:
+        return -torch.logsumexp(logp.masked_fill(targets <= 0, float("-inf")), -1)
+    return -(targets * logp).sum(-1)
+
+
 def fit_temperature(logits: np.ndarray, targets: np.ndarray, any_of: bool = False) -> float:
     z = torch.tensor(logits, dtype=torch.float64)
     t = torch.tensor(targets, dtype=torch.float64)
@@ -57,11 +66,7 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray, any_of: bool = Fals
 
     def closure():
         opt.zero_grad()
-        logp = torch.log_softmax(z / log_t.exp(), dim=-1)
-        if any_of:
-            loss = -torch.logsumexp(logp.masked_fill(t <= 0, float("-inf")), -1).mean()
-        else:
-            loss = -(t * logp).sum(-1).mean()
+        loss = nll(torch.log_softmax(z / log_t.exp(), dim=-1), t, any_of).mean()
         loss.backward()
         return loss
 

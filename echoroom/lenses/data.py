@@ -42,6 +42,7 @@ DAILYDIALOG_TARGETS = ("any_of", "joy")
 # iSarcasmEval ships one training split: a fixed share of it, chosen by a fixed seed whatever the
 # training seed, is the dev split sarcasm is reported on; another share tunes the calibration.
 SARCASM_DEV, SARCASM_TUNE, SARCASM_SPLIT_SEED = 0.2, 0.1, 2022
+EMOBANK_HELD = 0.1  # EmoBank's dev split is where the scale heads are reported: train holds out its own
 
 
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -216,13 +217,28 @@ def reader_data(split: str, *, text: str = "first_turn", neutral_fraction: float
 
 
 def emobank(split: str, root: str | os.PathLike | None = None) -> pl.DataFrame:
-    """EmoBank sentences (train or dev) with valence and arousal, 1-5, as raters judged the
-    writer felt (``writer_V``, ``writer_A``) and as they felt reading it (``reader_V``, ``reader_A``)."""
-    if split not in ("train", "dev"):
-        raise ValueError(f"unknown EmoBank split {split!r}; expected train or dev (its test split is reserved)")
-    df = _read(data_dir(root) / "emobank" / f"{split}.parquet")
-    return df.filter(pl.col("text").str.strip_chars().str.len_chars() > 0).select(
+    """EmoBank sentences with valence and arousal, 1-5, as raters judged the writer felt
+    (``writer_V``, ``writer_A``) and as they felt reading it (``reader_V``, ``reader_A``).
+
+    ``split`` is train or dev (EmoBank's own), or fit / held: train without and with only its last
+    ``EMOBANK_HELD`` share (in file order, which keeps a document's sentences together). The scale
+    heads learn from fit; held maps them onto 1-5 and fits the shift score; dev is only reported.
+    """
+    if split not in ("train", "dev", "fit", "held"):
+        raise ValueError(f"unknown EmoBank split {split!r}; expected train, fit, held or dev "
+                         "(its test split is reserved)")
+    df = _read(data_dir(root) / "emobank" / f"{'dev' if split == 'dev' else 'train'}.parquet")
+    df = df.filter(pl.col("text").str.strip_chars().str.len_chars() > 0).select(
         "id", "text", "writer_V", "writer_A", "reader_V", "reader_A")
+    cut = int(len(df) * (1 - EMOBANK_HELD))
+    return df[:cut] if split == "fit" else df[cut:] if split == "held" else df
+
+
+def emobank_large_gap(quantile: float = 0.75, root: str | os.PathLike | None = None) -> float:
+    """The writer-reader valence gap that counts as large: ``quantile`` of |writer_V - reader_V|
+    over the fit share of EmoBank train."""
+    fit = emobank("fit", root=root)
+    return float(np.quantile(np.abs((fit["writer_V"] - fit["reader_V"]).to_numpy()), quantile))
 
 
 def sarcasm(split: str, *, rephrases: bool = True, root: str | os.PathLike | None = None) -> pl.DataFrame:

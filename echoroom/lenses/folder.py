@@ -40,6 +40,11 @@ class LensInfo:
     version: str = ""
 
 
+def scale_head(lens: str) -> str:
+    """The name of a lens's scale head in the model (its emotion head is named after the lens)."""
+    return f"{lens}_scales"
+
+
 def trainable_state(model) -> dict[str, torch.Tensor]:
     keep = {n for n, p in model.encoder.named_parameters() if p.requires_grad}
     return {n: t for n, t in model.encoder.state_dict().items() if n in keep or "lora_" in n}
@@ -62,7 +67,7 @@ def save_lens(folder: str | Path, model, head: str, info: LensInfo) -> LensInfo:
     save_file(head_w, folder / "head.safetensors")
     if info.scales:
         scale_w = {k: v.detach().cpu().half().contiguous()
-                   for k, v in model.heads[f"{head}_scales"].state_dict().items()}
+                   for k, v in model.heads[scale_head(head)].state_dict().items()}
         save_file(scale_w, folder / "scales.safetensors")
         head_w = head_w | {f"scales.{k}": v for k, v in scale_w.items()}
     info.adapter_sha256 = _sha(adapter)

