@@ -41,7 +41,7 @@ import numpy as np
 import polars as pl
 
 from echoroom import settings as S
-from echoroom.labels import DAILYDIALOG_LABELS, LABEL2ID, LABELS, TO_DAILYDIALOG, map_goemotions
+from echoroom.labels import LABEL2ID, LABELS, map_goemotions
 from echoroom.lenses import DEFAULT_LENSES_DIR
 from echoroom.lenses import data as D
 from echoroom.lenses import figures as F
@@ -49,6 +49,7 @@ from echoroom.lenses.judging import flagged, scales_and_shift
 from echoroom.lenses.metrics import (
     accuracy,
     confusion,
+    dailydialog_metrics,
     expected_calibration_error,
     macro_f1,
     multilabel_f1,
@@ -87,24 +88,6 @@ def single_label_metrics(probs: np.ndarray, y: np.ndarray, classes: list[int]) -
         "true_counts": {LABELS[c]: int((y == c).sum()) for c in classes},
         "predicted_counts": {l: int((pred == i).sum()) for i, l in enumerate(LABELS)},
     }
-
-
-def dailydialog_metrics(probs: np.ndarray, labels: list[str]) -> dict:
-    """A lens's 10-label distributions scored on DailyDialog's 7 classes (labels.TO_DAILYDIALOG)."""
-    to7 = np.zeros((len(LABELS), len(DAILYDIALOG_LABELS)), np.float32)
-    for ours, theirs in TO_DAILYDIALOG.items():
-        to7[LABEL2ID[ours], DAILYDIALOG_LABELS.index(theirs)] = 1.0
-    p7 = probs @ to7
-    # Each class's own target reads back as that class (tests/test_labels.py checks it).
-    y = np.array([DAILYDIALOG_LABELS.index(TO_DAILYDIALOG[x]) for x in labels])
-    pred = p7.argmax(1)
-    classes = list(range(len(DAILYDIALOG_LABELS)))
-    per = per_class(y, pred, classes).values()  # in the order of classes (keyed by our names: renamed below)
-    return {"n": int(len(y)), "accuracy": accuracy(y, pred), "macro_f1": macro_f1(y, pred, classes),
-            "ece": expected_calibration_error(p7, y)["ece"],
-            "per_class_f1": {c: v["f1"] for c, v in zip(DAILYDIALOG_LABELS, per)},
-            "true_counts": {c: int((y == i).sum()) for i, c in enumerate(DAILYDIALOG_LABELS)},
-            "predicted_counts": {c: int((pred == i).sum()) for i, c in enumerate(DAILYDIALOG_LABELS)}}
 
 
 EMOJI_LINES = ("😂😂😂", "❤️", "👏👏👏", "group hug 🤗🤗", "😡", "😢😢", "🎉🎉🎉", "🙄")

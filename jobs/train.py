@@ -36,6 +36,7 @@ from echoroom.lenses.model import DEFAULT_ENCODER, AdapterConfig, EmotionModel, 
 from echoroom.lenses.tasks import (
     SCALES,
     Examples,
+    LengthGroupedBatches,
     collate_with,
     dev_outputs,
     emotion_loss,
@@ -61,6 +62,7 @@ class Settings:
     reader_neutral_fraction: float = 0.0  # borrowed GoEmotions neutral: DailyDialog brings neutral (docs/labels.md)
     dailydialog_neutral_cap: int = 12_000  # of DailyDialog's 72k "no emotion" training utterances
     dailydialog_target: str = "any_of"  # happiness learnt as any of joy/love/gratitude/pride, or as joy
+    dailydialog_repeat: int = 2         # DailyDialog examples seen this many times per reader epoch
     # scale heads on the same pass (docs/training.md): EmoBank valence/arousal, iSarcasmEval sarcasm
     scales: bool = True
     scale_epochs: float = 1.5
@@ -74,8 +76,9 @@ class Settings:
     full_finetune: bool = False
     max_length: int = 64
     epochs: float = 1.5                 # passes over the (author) data
-    reader_epochs: float = 0.75         # >0: passes over the reader data instead (it is three times larger)
+    reader_epochs: float = 1.25         # >0: passes over the reader data instead (it is four times larger)
     batch_size: int = 32
+    group_by_length: bool = True        # similar lengths per batch: half the padded tokens (LengthGroupedBatches)
     lr: float = 1e-3
     head_lr: float = 3e-3
     weight_decay: float = 0.01
@@ -100,6 +103,8 @@ class Settings:
             raise ValueError(f"--label_policy={self.label_policy}: expected fold or drop")
         if self.reader_text not in READER_TEXTS:
             raise ValueError(f"--reader_text={self.reader_text}: expected one of {READER_TEXTS}")
+        if self.dailydialog_repeat < 1:
+            raise ValueError(f"--dailydialog_repeat={self.dailydialog_repeat}: expected 1 or more")
         if not 0 <= self.reader_neutral_fraction < 1:
             raise ValueError("--reader_neutral_fraction must be in [0, 1)")
         if self.dailydialog_target not in DAILYDIALOG_TARGETS:
@@ -166,9 +171,14 @@ def main(argv: list[str] | None = None) -> dict:
     loaders = {}
     collate = collate_with(tokenizer, s.max_length)
     for name in tasks:
-        g = torch.Generator().manual_seed(s.seed)
-        loaders[name] = torch.utils.data.DataLoader(Examples(*train[name]), batch_size=s.batch_size, shuffle=True,
-                                                    collate_fn=collate, generator=g, drop_last=True)
+        if s.group_by_length:
+            batches = LengthGroupedBatches([len(t) for t in train[name][0]], s.batch_size, s.seed)
+            loaders[name] = torch.utils.data.DataLoader(Examples(*train[name]), batch_sampler=batches,
+                                                        collate_fn=collate)
+        else:
+            g = torch.Generator().manual_seed(s.seed)
+            loaders[name] = torch.utils.data.DataLoader(Examples(*train[name]), batch_size=s.batch_size,
+                                                        shuffle=True, collate_fn=collate, generator=g, drop_last=True)
     head_params = [p for p in model.heads.parameters()]
     body_params = [p for p in model.encoder.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW([{"params": body_params, "lr": s.lr},

@@ -56,3 +56,25 @@ def test_launches_under_accelerate_with_two_processes(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "train: 2 process(es)" in done.stdout
     assert (tmp_path / "author" / "lens.json").is_file()
+
+
+def test_length_grouped_batches_cover_each_example_once_with_little_padding():
+    from echoroom.lenses.tasks import LengthGroupedBatches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 200, size=1003)
+    batches = LengthGroupedBatches(lengths, batch_size=8, seed=13, window=10)
+    first, second = list(batches), list(batches)
+    assert len(first) == len(batches) == 1003 // 8
+    for epoch in (first, second):
+        seen = [i for b in epoch for i in b]
+        assert all(len(b) == 8 for b in epoch) and len(set(seen)) == len(seen) == 125 * 8
+    assert first != second  # a new draw each epoch, so batches are not replayed in the same order
+
+    def padding(epoch):
+        return sum(8 * lengths[b].max() for b in epoch) / sum(lengths[b].sum() for b in epoch)
+
+    shuffled = rng.permutation(1003)[:1000].reshape(-1, 8)
+    assert padding(first) < 1.15 < 1.5 < padding(shuffled)
+    # the same seed gives the same batches: training stays reproducible
+    assert list(LengthGroupedBatches(lengths, batch_size=8, seed=13, window=10)) == first

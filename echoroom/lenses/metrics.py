@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from echoroom.labels import LABELS
+from echoroom.labels import DAILYDIALOG_LABELS, LABEL2ID, LABELS, TO_DAILYDIALOG
 
 ALL = list(range(len(LABELS)))
 
@@ -59,6 +59,23 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15)
                           "accuracy": float(correct[m].mean()), "confidence": float(conf[m].mean())})
     return {"ece": float(ece), "bins": table}
 
+
+def dailydialog_metrics(probs: np.ndarray, labels: list[str]) -> dict:
+    """A lens's 10-label distributions scored on DailyDialog's 7 classes (labels.TO_DAILYDIALOG)."""
+    to7 = np.zeros((len(LABELS), len(DAILYDIALOG_LABELS)), np.float32)
+    for ours, theirs in TO_DAILYDIALOG.items():
+        to7[LABEL2ID[ours], DAILYDIALOG_LABELS.index(theirs)] = 1.0
+    p7 = probs @ to7
+    # Each class's own target reads back as that class (tests/test_labels.py checks it).
+    y = np.array([DAILYDIALOG_LABELS.index(TO_DAILYDIALOG[x]) for x in labels])
+    pred = p7.argmax(1)
+    classes = list(range(len(DAILYDIALOG_LABELS)))
+    per = per_class(y, pred, classes).values()  # in the order of classes (keyed by our names: renamed below)
+    return {"n": int(len(y)), "accuracy": accuracy(y, pred), "macro_f1": macro_f1(y, pred, classes),
+            "ece": expected_calibration_error(p7, y)["ece"],
+            "per_class_f1": {c: v["f1"] for c, v in zip(DAILYDIALOG_LABELS, per)},
+            "true_counts": {c: int((y == i).sum()) for i, c in enumerate(DAILYDIALOG_LABELS)},
+            "predicted_counts": {c: int((pred == i).sum()) for i, c in enumerate(DAILYDIALOG_LABELS)}}
 
 def multilabel_f1(pred_sets: list[set[str]], true_sets: list[set[str]]) -> dict[str, float]:
     """Micro F1, macro F1 over the labels that occur in ``true_sets``, and exact-set match."""
