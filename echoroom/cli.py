@@ -29,6 +29,7 @@ EPILOG = """typical flow:
   echoroom report --db echoroom.duckdb --out report    report.html (open it) and report.eml
   echoroom run                                         all of it on the demo chats, into out/demo
   echoroom sql --list                                  the saved queries over a scored database
+  echoroom export --db echoroom.duckdb --out lake      Parquet for Spark, Trino, DuckDB (new runs only)
 
 Each command has its own --help. Documentation: README.md and docs/."""
 
@@ -107,16 +108,14 @@ def _ingest(args) -> int:
             if not sep or not name or not source:
                 raise IngestError(f"--column expects NAME=SOURCE_COLUMN, got {pair!r}")
             columns[name.strip()] = source.strip()
-        options = Options(format=args.format, timezone=args.timezone, pseudonymize_key=key,
-                          on_error=args.on_error, date_order=args.date_order,
-                          conversation=args.conversation, columns=columns,
+        options = Options(format=args.format, timezone=args.timezone, pseudonymize_key=key, on_error=args.on_error,
+                          date_order=args.date_order, conversation=args.conversation, columns=columns,
                           platform=args.platform, batch_size=args.batch_size)
         summary = ingest(expand(args.exports), args.out, options)
     except IngestError as exc:  # the message names the file, line and fix
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(summary)
-    print(f"corpus: {args.out}")
+    print(f"{summary}\ncorpus: {args.out}")
     return 0
 
 
@@ -177,12 +176,10 @@ def _sql(args) -> int:
               "its parameters and columns.")
         return 0
     if bool(args.query) == bool(args.sql):
-        print("error: give a saved query NAME (see --list) or --sql \"SELECT ...\", not both",
-              file=sys.stderr)
+        print("error: give a saved query NAME (see --list) or --sql \"SELECT ...\", not both", file=sys.stderr)
         return 2
     try:
-        columns, rows = catalog.execute(args.db, name=args.query, sql=args.sql,
-                                        params=catalog.parse_params(args.param))
+        columns, rows = catalog.execute(args.db, name=args.query, sql=args.sql, params=catalog.parse_params(args.param))
     except (ValueError, FileNotFoundError) as exc:  # the message names the query and parameters
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -190,6 +187,17 @@ def _sql(args) -> int:
         catalog.print_csv(columns, rows)
     else:
         print(catalog.table(columns, rows))
+    return 0
+
+
+def _export(args) -> int:
+    from echoroom import lake, store
+
+    try:
+        print(lake.export(args.db, args.out))
+    except (lake.LakeError, store.StoreError, FileNotFoundError) as exc:  # the message names the file and fix
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -209,8 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_score)
 
     p = sub.add_parser("ingest", help="turn chat exports into a corpus Parquet file",
-                       description="Formats: " + ", ".join(FORMATS) + " (detected from content). "
-                       "See docs/ingest.md.")
+                       description="Formats: " + ", ".join(FORMATS) + " (detected from content). See docs/ingest.md.")
     p.add_argument("exports", nargs="+", metavar="EXPORT", help="export files, folders, zips or quoted globs")
     p.add_argument("--out", required=True, help="corpus Parquet file to write (replaced)")
     # The options an [[inputs]] table of the pipeline config also takes: declared there, once.
@@ -271,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the saved report queries and what they return")
     p.add_argument("--csv", action="store_true", help="CSV on stdout instead of a table")
     p.set_defaults(func=_sql)
+
+    p = sub.add_parser("export", help="write the scored messages as Hive-partitioned Parquet (docs/lake.md)")
+    p.add_argument("--db", required=True, help="the scored DuckDB file (only read)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the lake folder (runs already in it are skipped)")
+    p.set_defaults(func=_export)
 
     return parser
 

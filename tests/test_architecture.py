@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "echoroom"
 MAX_LINES = 300
 # Each stage may import only itself and the stages before it. Shared foundations come first.
-ORDER = ["labels", "settings", "store", "ingest", "lenses", "scoring", "report", "mail", "run", "catalog",
+ORDER = ["labels", "settings", "store", "ingest", "lenses", "scoring", "report", "mail", "run", "catalog", "lake",
          "demo", "cli"]
 # The exceptions, each with its reason: none of them is a later stage feeding an earlier one.
 ALLOWED_BACKWARD: set[tuple[str, str]] = {
