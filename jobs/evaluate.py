@@ -22,7 +22,7 @@ Protocol (docs/evaluation.md says the same in prose):
   never trained or tuned on): AUC and F1 of the sarcastic class (probability >= 0.5); the shift
   score's AUC for sarcastic vs not and for large (top quartile of EmoBank train) vs small valence
   gaps, next to the Jensen-Shannon divergence's; GoEmotions test (single label) flagged before
-  (top emotions differ) and now (shift_score >= 0.5), per kind.
+  (top emotions differ) and now (shift_score >= the default threshold, 0.6), per kind.
 - baselines: mean-pooled frozen all-MiniLM-L6-v2 embeddings + logistic regression trained on the
   same training examples as the lens (hard label = largest target share).
 - ``--sample=N`` evaluates a fixed, seeded sample of N examples per test set (used by the tests).
