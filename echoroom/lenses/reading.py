@@ -5,19 +5,36 @@ deduplicated, in length-sorted batches filled to a token budget.
 from doing less work: each distinct text is read once, texts are tokenized once for every lens,
 and batches of similar lengths waste little on padding. The default budget (1024 padded tokens)
 is sized for CPU caches: on 2 cores it scores ~45% more messages/s than 8192 (docs/scoring.md);
-on a GPU raise it (e.g. 16384).
+on a GPU raise it (e.g. 16384). A read that fits in one batch runs on one thread (``one_thread``).
 
-This module knows a lens set only by what it uses (``tokenizer``, ``max_length``, ``text_prep``,
-``outputs`` and ``readings``), so ``model`` can import it without a cycle.
+This module knows a lens set only by what it uses (``tokenizer``: a ``tokenizers.Tokenizer``,
+``max_length``, ``text_prep``, ``outputs`` and ``readings``), so ``model`` can import it without a
+cycle.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
 
 from echoroom.labels import NUM_LABELS
 from echoroom.lenses.text import prepare
+
+
+@contextmanager
+def one_thread():
+    """Small work on one thread. Every parallel region waits for all threads, and on a busy 2-core
+    machine each wait can last a scheduler slice: reading one line (or merging the adapter) took 0.4
+    to 2 s on two threads against 0.02 to 0.4 s on one (bench/bench_startup.py). The caller's count
+    is restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class Reader:
@@ -28,7 +45,7 @@ class Reader:
         self.lenses = lenses
         self.batch_tokens = batch_tokens
         self.max_batch = max_batch
-        self.pad_id = lenses.tokenizer.pad_token_id
+        self.pad_id = lenses.tokenizer.token_to_id("[PAD]") or 0  # masked out: never changes a reading
 
     def tokenize(self, texts: list[str]) -> tuple[list[list[int]], np.ndarray]:
         """Token ids cut to the model limit, and whether each text had to be cut."""
@@ -42,8 +59,10 @@ class Reader:
         texts = prepare([t[:cap] for t in texts], self.lenses.text_prep)
         # One token over the limit tells us a text was cut; cutting it back and re-appending the
         # final [SEP] gives exactly what truncation at the limit gives.
-        ids = self.lenses.tokenizer(texts, truncation=True, max_length=limit + 1,
-                                    return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        tokenizer = self.lenses.tokenizer
+        tokenizer.no_padding()  # each batch is padded in ``read``, to its longest text
+        tokenizer.enable_truncation(limit + 1)
+        ids = [e.ids for e in tokenizer.encode_batch_fast(texts)]
         cut = np.array([len(x) > limit for x in ids], dtype=bool) | long
         ids = [x[:limit - 1] + x[-1:] if len(x) > limit else x for x in ids]
         return ids, cut
@@ -73,13 +92,15 @@ class Reader:
         # All token ids in one flat array: each padded batch is then one gather, no Python per row.
         flat = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=int(lengths.sum()))
         starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) if len(ids) else lengths
-        for idx in self.batches(lengths):
-            width = int(lengths[idx].max())
-            valid = np.arange(width) < lengths[idx, None]
-            pos = np.where(valid, starts[idx, None] + np.arange(width), 0)
-            input_ids = torch.from_numpy(np.where(valid, flat[pos], self.pad_id))
-            mask = torch.from_numpy(valid.astype(np.int64))
-            for name, p in self.lenses.readings(input_ids, mask).items():
-                probs[name][idx] = p.float().cpu().numpy()
+        batches = self.batches(lengths)
+        with one_thread() if len(batches) == 1 else nullcontext():  # e.g. `echoroom predict "one line"`
+            for idx in batches:
+                width = int(lengths[idx].max())
+                valid = np.arange(width) < lengths[idx, None]
+                pos = np.where(valid, starts[idx, None] + np.arange(width), 0)
+                input_ids = torch.from_numpy(np.where(valid, flat[pos], self.pad_id))
+                mask = torch.from_numpy(valid.astype(np.int64))
+                for name, p in self.lenses.readings(input_ids, mask).items():
+                    probs[name][idx] = p.float().cpu().numpy()
         inverse = np.asarray(inverse, dtype=np.int64)
         return ({n: p[inverse] for n, p in probs.items()}, lengths[inverse], cut[inverse])

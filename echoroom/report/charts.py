@@ -3,7 +3,9 @@
 A chart is ``(name, title, spec)`` with ``spec`` a Vega-Lite dict: the HTML report embeds it
 (Vega-Embed draws it in the browser), the email attaches ``pngs(...)`` of the same specs, drawn
 offline by vl-convert. A section without rows gets no chart; its template says why. Each spec's
-``usermeta.drill`` names what a click on a mark selects in the HTML report's drill-down.
+``usermeta.drill`` names what a click on a mark selects in the HTML report's drill-down; its data
+sets are named ("main", and "overall" for the rate of all messages) so the page's filters can
+replace them.
 
 Rules that keep them honest: counts beside every rate, zero cells left blank, one y-axis per
 chart, rows in the order of the length they show, intervals drawn and named in the axis title.
@@ -18,8 +20,10 @@ from echoroom.report import kinds
 
 WIDTH = 520  # fits the email's 600 px column with its padding; the HTML scales it down on phones
 # Rows are ordered by a "rank" field, never by a sort list of their values: Vega-Lite turns a sort
-# list into expression code, and these values (terms, names) come from users' messages.
-BY_RANK = alt.EncodingSortField("rank", order="ascending")
+# list into expression code, and these values (terms, names) come from users' messages. The op is
+# "min" because a layered chart unions its layers' domains, and Vega-Lite drops any other op there
+# (the default, "sum") and sorts the rows by name instead.
+BY_RANK = alt.EncodingSortField("rank", op="min", order="ascending")
 RANKING_TITLES = {"conversation": "Conversations that shift most", "channel": "Channels that shift most",
                   "sender": "Senders whose messages shift most"}
 SHIFT, INTERVAL, OVERALL = "#e45756", "#222222", "#888888"
@@ -30,6 +34,12 @@ def _spec(chart: alt.TopLevelMixin, drill: str, width: int | None = WIDTH) -> di
     spec = chart.configure_view(stroke=None).to_dict()
     spec["usermeta"] = {"drill": drill}
     return spec
+
+
+def _data(values: list[dict], name: str = "main") -> alt.Data:
+    """Inline data with a name: the HTML report's filters swap a named data set's values for their
+    recount (``_filters_sections.js.j2``) and draw the chart again."""
+    return alt.Data(values=values, name=name)
 
 
 def _legend(series: dict[str, str]) -> alt.Color:
@@ -51,7 +61,7 @@ def matrix(rows: list[dict], min_support: int) -> dict | None:
               "rank": order.get(r["author_emotion"], len(order)), "rate": r["row_rate"], "messages": r["messages"],
               "kind": kinds.KINDS[kinds.of(r["author_emotion"], r["reader_emotion"])],
               "few": totals[r["author_emotion"]] < min_support} for r in rows]
-    base = alt.Chart(alt.Data(values=cells)).encode(
+    base = alt.Chart(_data(cells)).encode(
         x=alt.X("perceived:N", sort=list(LABELS), scale=alt.Scale(domain=list(LABELS)),
                 title="perceived by the reader lens", axis=alt.Axis(labelAngle=-40, orient="top")),
         y=alt.Y("row:N", sort=BY_RANK, title="intended by the author lens (messages)"))
@@ -72,7 +82,7 @@ def misread(rows: list[dict]) -> dict | None:
                "rate": r["misread_rate"], "low": r["wilson_low"], "high": r["wilson_high"],
                "read_as": r["read_as"] or "", "messages": r["messages"], "series": "read otherwise"}
               for i, r in enumerate(rows)]
-    base = alt.Chart(alt.Data(values=values)).encode(
+    base = alt.Chart(_data(values)).encode(
         y=alt.Y("intended:N", sort=BY_RANK, title="intended emotion (messages)"))
     bars = base.mark_bar().encode(
         x=alt.X("rate:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]),
@@ -91,7 +101,7 @@ def ranking(rows: list[dict], what: str, overall: float | None) -> dict | None:
     values = [{"rank": i, "name": r["name"], "label": f"{r['name']} ({r['messages']:,})",
                "rate": r["shift_rate"], "low": r["wilson_low"], "high": r["wilson_high"],
                "messages": r["messages"], "series": "shift rate"} for i, r in enumerate(shown)]
-    base = alt.Chart(alt.Data(values=values)).encode(
+    base = alt.Chart(_data(values)).encode(
         y=alt.Y("label:N", sort=BY_RANK, title=f"{what} (messages)", axis=alt.Axis(labelLimit=180)))
     bars = base.mark_bar().encode(
         x=alt.X("rate:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]),
@@ -102,7 +112,7 @@ def ranking(rows: list[dict], what: str, overall: float | None) -> dict | None:
     whiskers = base.mark_rule(color=INTERVAL).encode(x="low:Q", x2="high:Q")
     layers = [bars, whiskers]
     if overall is not None:
-        layers.append(alt.Chart(alt.Data(values=[{"rate": overall, "series": "all messages"}]))
+        layers.append(alt.Chart(_data([{"rate": overall, "series": "all messages"}], "overall"))
                       .mark_rule(strokeDash=[4, 3]).encode(x="rate:Q", color=_legend({"shift rate": SHIFT,
                                                                                       "all messages": OVERALL})))
     return _spec(alt.layer(*layers).properties(height=22 * len(values)), what)
@@ -117,7 +127,7 @@ def over_time(rows: list[dict], grain: str, overall: float | None) -> dict | Non
     # Ordinal periods: one slot each, labelled once; an empty period keeps its slot and no mark.
     x = alt.X("period:O", title=f"{grain} starting (UTC)", axis=alt.Axis(labelAngle=-40, labelOverlap="greedy"))
     legend = _legend({"shift rate": SHIFT, "95% interval": INTERVAL, "all messages": OVERALL})
-    base = alt.Chart(alt.Data(values=values)).encode(x=x)
+    base = alt.Chart(_data(values)).encode(x=x)
     rate = base.mark_line(point=True).encode(
         y=alt.Y("rate:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1]), title="shift rate"),
         color=legend, tooltip=["period:N", alt.Tooltip("rate:Q", format=".1%"), alt.Tooltip("low:Q", format=".1%"),
@@ -125,7 +135,7 @@ def over_time(rows: list[dict], grain: str, overall: float | None) -> dict | Non
     whiskers = base.mark_rule(opacity=0.5, color=INTERVAL).encode(y="low:Q", y2="high:Q")
     layers = [whiskers, rate]
     if overall is not None:
-        layers.append(alt.Chart(alt.Data(values=[{"rate": overall, "series": "all messages"}]))
+        layers.append(alt.Chart(_data([{"rate": overall, "series": "all messages"}], "overall"))
                       .mark_rule(strokeDash=[4, 3]).encode(y="rate:Q", color=legend))
     top = alt.layer(*layers).properties(width=WIDTH, height=180)
     volume = base.mark_bar(color="#9ecae1").encode(

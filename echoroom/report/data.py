@@ -25,11 +25,13 @@ DRILL_PER_GROUP = 25
 DRILL_MAX_MESSAGES = 3000
 DRILL_MAX_CHARS = 400
 # The filters' table (queries/filter_groups.sql): messages counted per conversation, channel,
-# sender, period and matrix cell, at most FILTER_MAX_ROWS rows (about 30 bytes of JSON each, so
-# about 1.5 MB at most). Per UTC day when that fits, else per ISO week, else without time; past
-# the cap even without time, the page cannot recount and its filters say so (docs/reports.md).
-FILTER_MAX_ROWS = 50_000
-FILTER_GRAINS = ("day", "week", "none")
+# sender, period, matrix cell and kind, at most FILTER_MAX_ROWS rows (about 65 bytes of JSON each,
+# so under 2.3 MB). queries/filter_sizes.sql lists the ways of counting it, finest first: per UTC day,
+# week, month, without time, then per month with only the busiest 1,000 ... 10 names of each
+# dimension; the report takes the first that fits. Past them all the page cannot recount and its
+# filters say so (docs/reports.md, "Filters").
+FILTER_MAX_ROWS = 35_000
+FILTER_GRAINS = ("day", "week", "month", "none")
 
 
 def run_query(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> list[dict]:
@@ -128,25 +130,30 @@ def gather(con: duckdb.DuckDBPyConnection, settings: ReportSettings) -> dict:
     data["drill"] = run_query(con, "drill_messages", params | {"grain": grain, "per_group": DRILL_PER_GROUP,
                                                                "max_messages": DRILL_MAX_MESSAGES,
                                                                "max_chars": DRILL_MAX_CHARS})
-    data["filter_groups"] = filter_groups(con, params)
+    data["filter_groups"] = filter_groups(con, params, summary["messages"])
     return data
 
 
-def filter_groups(con: duckdb.DuckDBPyConnection, params: dict, max_rows: int = FILTER_MAX_ROWS) -> dict:
-    """The filters' table at the finest grain that fits ``max_rows``:
-    ``{"grain": "day" | "week" | "none" | None, "rows": [...]}``, grain None when even the table
-    without time is over the cap (no rows then).
+def filter_groups(con: duckdb.DuckDBPyConnection, params: dict, messages: int,
+                  max_rows: int = FILTER_MAX_ROWS) -> dict:
+    """The filters' table, counted the finest way that fits ``max_rows``:
+    ``{"grain": "day" | "week" | "month" | "none" | None, "keep": int | None, "rows": [...]}``;
+    ``keep`` is how many names of each dimension it keeps (None: all), grain None when no way fits
+    (no rows then).
 
-    The table without time is the smallest, so it is tried first: a database too varied for it
-    (the 1M-message bench) costs one query, not three.
+    Fewer messages than ``max_rows`` always fit per day. Otherwise ``filter_sizes`` estimates every
+    way in one pass and only those estimated to fit (give or take its error) are run, each checked
+    by its own row cap.
     """
-    best = {"grain": None, "rows": []}
-    for grain in reversed(FILTER_GRAINS):
-        rows = run_query(con, "filter_groups", params | {"grain": grain, "max_rows": max_rows})
-        if len(rows) > max_rows:
-            break
-        best = {"grain": grain, "rows": rows}
-    return best
+    # The estimates are HyperLogLog's, a few percent (or, for a few groups, a few groups) either way.
+    ways = ([{"grain": "day", "keep": None}] if messages <= max_rows else
+            [w for w in run_query(con, "filter_sizes", params) if w["groups"] <= 1.05 * max_rows + 5])
+    for way in ways:
+        rows = run_query(con, "filter_groups", params | {"grain": way["grain"], "limit": way["keep"],
+                                                         "max_rows": max_rows})
+        if len(rows) <= max_rows:
+            return {"grain": way["grain"], "keep": way["keep"], "rows": rows}
+    return {"grain": None, "keep": None, "rows": []}
 
 
 def previous_summary(settings: ReportSettings) -> dict | None:

@@ -133,7 +133,7 @@ def build(settings: ReportSettings) -> dict:
     page["charts"] = [{"id": name, "title": title, "spec": spec} for name, title, spec in specs]
     page["javascript"] = vega_javascript()
     page["drill"] = drill.embedded(data)
-    page["filters"] = filters.embedded(data, settings.min_support)
+    page["filters"] = filters.embedded(data, settings.min_support, settings.top)
     html_path = out / "report.html"
     html_path.write_text(render("report.html.j2", page), encoding="utf-8")
 

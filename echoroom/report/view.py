@@ -61,14 +61,16 @@ def _ranking(rows: list[dict]) -> list[dict]:
              "divergence": num(r["mean_divergence"])} for r in rows]
 
 
+OVERLAP = "All these intervals overlap: the data cannot tell these apart, so read the order as a list, not a ranking."
+
+
 def _overlap(rows: list[dict]) -> str | None:
     """A sentence when every interval in a ranking overlaps every other: the order is then not
     evidence that one group shifts more than another."""
     if len(rows) < 2:
         return None
     if max(r["wilson_low"] for r in rows) <= min(r["wilson_high"] for r in rows):
-        return ("All these intervals overlap: the data cannot tell these apart, so read the order as "
-                "a list, not a ranking.")
+        return OVERLAP
     return None
 
 
@@ -179,6 +181,10 @@ def _context(data: dict, settings: ReportSettings, previous: dict | None, includ
                       "rows": _ranking(data["shifting_groups"].get(dimension, [])),
                       "overlap": _overlap(data["shifting_groups"].get(dimension, []))} for dimension in DIMENSIONS],
         "grain": data["grain"],
+        "over_time": [{"period": r["period"].strftime("%Y-%m-%d"), "messages": f"{r['messages']:,}",
+                       "shifted": f"{r['shifted']:,}", "rate": pct(r["shift_rate"]),
+                       "interval": f"{pct(r['wilson_low'])} – {pct(r['wilson_high'])}" if r["messages"] else "–"}
+                      for r in data["shift_over_time"] if r["period"] is not None],
         "untimed": _untimed(s),
         "include_text": include_text,
         "divergent": [{"when": when(r["sent_at"]), "conversation": r["conversation_id"], "channel": r["channel"],

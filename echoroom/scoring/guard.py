@@ -15,6 +15,13 @@ the launched processes must never outlive the run: the launcher and every rank a
 SIGKILL when their parent dies (``prctl(PR_SET_PDEATHSIG)``, Linux), each rank watches the run's pid
 (named in ``ECHOROOM_LOCK_HOLDER``) in case it died before the rank could ask, and the main rank
 checks that the run still holds the lock before each write to the database.
+
+Signs of life. Across nodes no pid can be watched and a gloo barrier is a poor judge (it fails a
+live node that is merely slow, after the pg timeout, and waits that long for one that vanished).
+So each non-main rank keeps a ``Heartbeat`` file in the shared run folder while it scores, and the
+main rank reads it (``Pulse``, used by ``shards.wait_for_shares``): a process is gone when its
+heartbeat reports its error, when its pid is dead (same kernel and pid namespace: ``pid_space``),
+or when the file has not changed for ``LOST_AFTER`` seconds, timed on the main rank's own clock.
 """
 
 from __future__ import annotations
@@ -36,8 +43,15 @@ from filelock import FileLock, Timeout
 from echoroom.store import StoreError
 
 HOLDER_ENV = "ECHOROOM_LOCK_HOLDER"
+BEAT_EVERY = 5.0     # seconds between two heartbeats of a scoring process
+LOST_AFTER = 120.0   # seconds without a new heartbeat before the main process gives up on one
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 _HELD: set[Path] = set()  # lock files this process holds, so an in-process scoring run does not re-take one
+
+
+class PeerLost(RuntimeError):
+    """Another process of a multi-process launch stopped before writing its share; the shards written are kept."""
+    exit_code = 5  # scoring (docs/operations.md, "Exit codes"): fix and run again, it resumes
 
 
 class LockBusy(StoreError):
@@ -201,3 +215,82 @@ class Writer:
     def __exit__(self, *exc) -> None:
         if self.own:
             self.lock.release()
+
+
+def pid_space() -> str | None:
+    """This kernel boot and pid namespace: processes that share it can look each other's pids up
+    (a hostname cannot tell: containers on two machines may both be "localhost"). None off Linux."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() + "/" + os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def heartbeat_path(run_dir: str | Path, rank: int) -> Path:
+    return Path(run_dir) / f".rank-{rank:05d}.alive"  # hidden: never taken for a shard
+
+
+class Heartbeat:
+    """A scoring process's signs of life in the shared run folder, for the main process: a beat
+    every ``every`` seconds from a thread while the block runs, and its error if it fails."""
+
+    def __init__(self, run_dir: str | Path, rank: int, every: float = BEAT_EVERY):
+        self.path, self.every, self.beats = heartbeat_path(run_dir, rank), every, 0
+        self.who = {"rank": rank, "host": socket.gethostname(), "pid": os.getpid(), "space": pid_space()}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="echoroom-heartbeat", daemon=True)
+
+    def _write(self, **extra) -> None:
+        self.beats += 1
+        try:
+            self.path.write_text(json.dumps({**self.who, "beat": self.beats, **extra}))
+        except OSError:
+            pass  # a shared filesystem's hiccup: one beat lost; LOST_AFTER allows for many
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            self._write()
+
+    def __enter__(self) -> Heartbeat:
+        self._write()
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        self._stop.set()
+        self._thread.join()
+        if exc is not None:  # the main process stops at once, with this, instead of waiting
+            self._write(failed=f"{kind.__name__}: {exc}")
+
+
+def clear_heartbeats(run_dir: str | Path) -> None:
+    """Main process, before the plan is broadcast: an earlier launch's heartbeats say nothing of this one's."""
+    for path in Path(run_dir).glob(".rank-*.alive"):
+        path.unlink(missing_ok=True)
+
+
+class Pulse:
+    """The main process's view of one other process's heartbeat."""
+
+    def __init__(self, run_dir: Path, rank: int, since: float):
+        self.path, self.text, self.changed = heartbeat_path(run_dir, rank), None, since
+
+    def problem(self, now: float, lost_after: float) -> str | None:
+        """Why that process is taken as gone, or None while it may still be working."""
+        try:
+            text = self.path.read_text()
+        except OSError:
+            text = None
+        if text != self.text:
+            self.text, self.changed = text, now
+        try:
+            info = json.loads(text or "{}")
+        except ValueError:
+            info = {}  # caught mid-write: it changed, so it lives
+        if info.get("failed"):
+            return f"it failed: {info['failed']}"
+        if info.get("space") and info["space"] == pid_space() and not alive(info["pid"]):
+            return f"its process (pid {info['pid']}) is gone"
+        if now - self.changed > lost_after:
+            return f"no sign of life from it for {lost_after:.0f} s (its node died, or lost the shared folder)"
+        return None

@@ -20,7 +20,9 @@ alone, so loading twice changes nothing.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
+import gc
 import hashlib
 import json
 import os
@@ -104,6 +106,7 @@ def plan_run(settings, state, scorer: Scorer, db: Path, work: Path, settings_jso
     todo = [u for u in units if not (run_dir / f"{u.name}.parquet").is_file()]
     already = pq.read_metadata(run_dir / "done.parquet").num_rows
     corpus.ids = pa.array([], pa.string())  # not needed past this point; keep the broadcast small
+    guard.clear_heartbeats(run_dir)  # a killed launch's: before this launch's processes start theirs
     return Plan(run_id, str(run_dir), corpus, settings.chunk_rows, todo, len(units), already)
 
 
@@ -112,7 +115,7 @@ def score_units(plan: Plan, scorer: Scorer, rank: int, world: int, progress: boo
     from tqdm import tqdm
     run_dir = Path(plan.run_dir)
     done = pq.read_table(run_dir / "done.parquet").column("message_id").combine_chunks()
-    mine = [u for i, u in enumerate(plan.todo) if i % world == rank]
+    mine = shards.share(plan, rank, world)
     total = sum(u.rows for u in mine)
     # A bar on a terminal; under cron or a pipe, one plain line per unit instead of bar redraws.
     live = progress and sys.stderr.isatty()
@@ -134,6 +137,33 @@ def score_units(plan: Plan, scorer: Scorer, rank: int, world: int, progress: boo
     return written
 
 
+def release_memory() -> None:
+    """Hand what scoring freed back to the kernel: called once the model is dropped, before the load.
+
+    Scoring's memory is flat, but the load's grows with the run: DuckDB keeps a transaction's rows
+    and its primary-key indexes in memory until it commits (+190 MiB at 200k messages), and it
+    allocated them on top of what scoring left behind, the model's weights and the freed blocks
+    glibc keeps in its arenas (~130 MiB of activations and token buffers). So peak RSS grew with the
+    corpus. Freed and trimmed, those make room for the load (docs/scoring.md, "Memory")."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).malloc_trim(0)
+        except AttributeError:
+            pass  # not glibc (musl): it has no malloc_trim
+
+
+def together(step: str, collective, *args):
+    """A collective of the launch (each process waits for all); when one of them has died, gloo's
+    error ("Connection closed by peer", or its timeout) becomes ``PeerLost`` saying what to do."""
+    try:
+        return collective(*args)
+    except RuntimeError as exc:  # torch.distributed.DistBackendError is one
+        raise guard.PeerLost(f"a process of this launch stopped, or stopped answering, while {step}: {exc} "
+                       "Nothing of this launch was scored yet; run the same command again, with every node "
+                       "up (or with fewer processes or nodes).") from None
+
+
 def run(settings, state, settings_json: str = "{}") -> dict | None:
     """Score ``settings.inputs`` into ``settings.db`` with every process of ``state``.
 
@@ -148,15 +178,17 @@ def run(settings, state, settings_json: str = "{}") -> dict | None:
         # The lock first, before seconds of model loading: a second scorer stops at once. Other
         # processes of a launch whose main process stops here are ended by the launcher.
         writer = held.enter_context(guard.Writer(db)) if state.is_main_process else None
-        lenses = LensSet(settings.lens_folders(), device=str(state.device))
-        scorer = Scorer(lenses, settings.batch_tokens, settings.max_batch, settings.quantize,
-                        settings.language_list())
+        scorer = Scorer(LensSet(settings.lens_folders(), device=str(state.device)), settings.batch_tokens,
+                        settings.max_batch, settings.quantize, settings.language_list())
+        versions = scorer.versions
         host, many = socket.gethostname(), state.num_processes > 1
         if many:
             # Before anything is written: a node launched with other settings (or lenses) would
             # score into a plan its units do not match. Every process sees every answer and stops.
-            mine = {"host": host, "settings": plan_settings(settings, scorer.versions)}
-            problem = shards.disagreement(gather_object([mine]))
+            mine = {"host": host, "settings": plan_settings(settings, versions)}
+            each = together("comparing settings", gather_object, [mine])
+            hosts = [e["host"] for e in each]
+            problem = shards.disagreement(each)
             if problem:
                 raise ValueError(problem)
         box: list = [None]
@@ -168,12 +200,14 @@ def run(settings, state, settings_json: str = "{}") -> dict | None:
             except (CorpusError, store.StoreError) as exc:
                 box[0] = exc
         if many:
-            broadcast_object_list(box, from_process=0)
+            together("the main process planned the run", broadcast_object_list, box, 0)
         if isinstance(box[0], Exception):
             raise box[0]
         plan: Plan = box[0]
         if many:  # the shards of every node are loaded by the main one: the folder must be shared
-            unseen = [p for p in gather_object([shards.unseen_run_folder(plan, state.process_index, host)]) if p]
+            seen = together("checking the run folder", gather_object,
+                            [shards.unseen_run_folder(plan, state.process_index, host)])
+            unseen = [p for p in seen if p]
             if unseen:
                 raise ValueError(unseen[0])
         if state.is_main_process and not plan.units:
@@ -182,16 +216,21 @@ def run(settings, state, settings_json: str = "{}") -> dict | None:
             print(f"run {plan.run_id}: {plan.corpus.rows} messages in {len(plan.corpus.files)} files, "
                   f"{plan.already} already scored by these lens versions; {len(plan.todo)} of {plan.units} "
                   f"units to do on {state.num_processes} process(es)", flush=True)
-        with store.storage(plan.run_dir, "write shards to"):
+        # The others' heartbeats tell the main process, waiting for their shards, that they still work.
+        beat = guard.Heartbeat(plan.run_dir, state.process_index) if many and not state.is_main_process else None
+        with store.storage(plan.run_dir, "write shards to"), beat or contextlib.nullcontext():
             score_units(plan, scorer, state.process_index, state.num_processes,
                         settings.progress and state.is_local_main_process)
-        state.wait_for_everyone()
         if not state.is_main_process:
             return None
+        del scorer  # the lenses with it: the load needs neither
+        release_memory()
+        if many:  # not a barrier: see shards.wait_for_shares
+            shards.wait_for_shares(plan, state.num_processes, hosts)
         seconds = time.perf_counter() - t0
         writer.check()
         with store.storage(db, "write"):
-            counts = load_run(plan, db, scorer.versions, seconds, settings.keep_shards)
+            counts = load_run(plan, db, versions, seconds, settings.keep_shards)
     rate = counts["scored"] / seconds if seconds else 0.0
     other = counts["skipped_language"]
     left_out = f" ({sum(other.values())} in other languages: {language.summary(other)})" if other else ""

@@ -1,10 +1,15 @@
 """Scoring's work folder: the shards a run writes, their check and their load into DuckDB in one
-transaction, and the clean-up of runs that can never resume.
+transaction, the clean-up of runs that can never resume, and how the main process waits for the
+shards of the others.
 
 A run's folder is ``DB.work/<run key>/`` (``echoroom.scoring.run``): a shard per unit, written to a
 temporary name and renamed, so a shard on disk is complete. The key names the corpus files as they
 were (path, size, mtime): when a file changes under an interrupted run, that run's key is never
 made again, so its folder and its ``running`` row would stay forever; ``drop_stale`` removes them.
+
+Waiting for the other processes: the main process loads the run once every unit's shard is on
+disk (``wait_for_shares``), watching the others' heartbeats while it waits (``guard``, "Signs of
+life"); one that stopped before writing its share stops the run with ``PeerLost``, its work kept.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +28,7 @@ import pyarrow.parquet as pq
 from echoroom import store
 from echoroom.scoring import language
 from echoroom.scoring.corpus import Corpus, CorpusError, Unit, parse_columns
+from echoroom.scoring.guard import LOST_AFTER, PeerLost, Pulse
 
 
 @dataclass
@@ -60,6 +67,11 @@ def disagreement(each: list[dict]) -> str | None:
         return None
     return ("the processes of this launch disagree on settings that change the run's plan: " + "; ".join(differ)
             + ". Launch every node with the same settings and the same lenses; nothing was written.")
+
+
+def share(plan: Plan, rank: int, world: int) -> list[Unit]:
+    """The units still to do that belong to ``rank``: every ``world``-th, from the ``rank``-th."""
+    return plan.todo[rank::world]
 
 
 def unseen_run_folder(plan: Plan, rank: int, host: str) -> str | None:
@@ -157,3 +169,30 @@ def drop_stale(con, work: Path, keep: Path, files: list[dict]) -> list[str]:
         if folder is not None and folder != keep:
             shutil.rmtree(folder, ignore_errors=True)
     return stale
+
+
+def wait_for_shares(plan: Plan, world: int, hosts: list[str], lost_after: float = LOST_AFTER,
+                    poll: float = 0.5) -> None:
+    """Main process, its own share done: return once every other process's shards are on disk;
+    ``PeerLost`` naming the first process that stopped before writing its share."""
+    run_dir, start = Path(plan.run_dir), time.monotonic()
+    owed = {rank: [u.name for u in share(plan, rank, world)] for rank in range(1, world)}
+    pulses = {rank: Pulse(run_dir, rank, start) for rank in owed}
+    while True:
+        # Each process's state before its shards: one that wrote its last shard and then exited
+        # between the two looks would otherwise be taken as gone with its work done.
+        now = time.monotonic()
+        problems = {rank: pulses[rank].problem(now, lost_after) for rank in owed}
+        owed = {rank: [n for n in names if not (run_dir / f"{n}.parquet").is_file()] for rank, names in owed.items()}
+        owed = {rank: names for rank, names in owed.items() if names}
+        if not owed:
+            return
+        lost = next((rank for rank in owed if problems[rank]), None)
+        if lost is not None:
+            written = len(list(run_dir.glob("part-*.parquet")))
+            raise PeerLost(
+                f"rank {lost} ({hosts[lost]}) stopped before writing its share of run {plan.run_id}: "
+                f"{problems[lost]}; {len(owed[lost])} of its {len(share(plan, lost, world))} units have no shard. "
+                f"The {written} shards written so far are kept in {run_dir}: run the same command again, "
+                "on any number of processes or nodes, to score the rest and load the run.")
+        time.sleep(poll)
