@@ -107,7 +107,9 @@ def test_a_launched_process_ends_when_its_run_is_gone(tmp_path):
 
 
 def test_a_second_scorer_on_one_database_stops_at_once(tmp_path, lens_root):
-    corpus, db = write_corpus(tmp_path / "c.parquet", 400), tmp_path / "x.duckdb"
+    # Large enough that the first run still holds the lock when the second has started up (400
+    # messages finished first on an idle machine, and the second then rightly had nothing to do).
+    corpus, db = write_corpus(tmp_path / "c.parquet", 4000), tmp_path / "x.duckdb"
     holder = Path(f"{db}.lock.holder")
     first = echoroom("score", str(corpus), "--db", str(db), "--threads", "1", cwd=tmp_path,
                      lens_root=lens_root, wait=False)
@@ -121,5 +123,5 @@ def test_a_second_scorer_on_one_database_stops_at_once(tmp_path, lens_root):
     assert "this run did nothing. Wait for it to finish (or stop it), then run again" in second.stderr
     assert "Traceback" not in second.stderr
     assert first.wait(timeout=300) == 0, first.communicate()[1][-3000:]
-    assert_exactly_once(db, 400)
+    assert_exactly_once(db, 4000)
     assert rows(db, "SELECT count(*) FROM runs") == [(1,)]
