@@ -30,11 +30,11 @@ import torch
 from echoroom.demo import chatter
 from echoroom.labels import ID2LABEL, LABEL2ID
 from echoroom.lenses import default_lens_folders
-from echoroom.lenses.model import LensSet, mean_pool
+from echoroom.lenses.model import LensSet, mean_pool, resolve_encoder
 
 
 def pipeline_for(lenses: LensSet, name: str):
-    from transformers import PreTrainedModel, pipeline
+    from transformers import AutoConfig, PreTrainedModel, PreTrainedTokenizerFast, pipeline
     from transformers.modeling_outputs import SequenceClassifierOutput
     from transformers.utils import logging
 
@@ -43,7 +43,7 @@ def pipeline_for(lenses: LensSet, name: str):
 
     group = next(i for i, names in enumerate(lenses.groups) if name in names)
     model = lenses.models[group]
-    config = copy.deepcopy(model.encoder.config)
+    config = AutoConfig.from_pretrained(resolve_encoder(lenses.infos[name].encoder))
     config.num_labels, config.id2label, config.label2id = len(ID2LABEL), ID2LABEL, LABEL2ID
     config.problem_type = "single_label_classification"
 
@@ -64,7 +64,8 @@ def pipeline_for(lenses: LensSet, name: str):
             return SequenceClassifierOutput(logits=logits)
 
     return pipeline("text-classification", model=LensForSequenceClassification().eval(),
-                    tokenizer=lenses.tokenizer, device=-1)
+                    tokenizer=PreTrainedTokenizerFast(tokenizer_object=copy.deepcopy(lenses.tokenizer),
+                                                      pad_token="[PAD]"), device=-1)
 
 
 def score_like_the_job(scorer, texts: list[str], chunk_rows: int = 1024) -> dict[str, np.ndarray]:

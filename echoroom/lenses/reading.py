@@ -26,9 +26,9 @@ from echoroom.lenses.text import prepare
 @contextmanager
 def one_thread():
     """Small work on one thread. Every parallel region waits for all threads, and on a busy 2-core
-    machine each wait can last a scheduler slice: reading one line (or merging the adapter) took 0.4
-    to 2 s on two threads against 0.02 to 0.4 s on one (bench/bench_startup.py). The caller's count
-    is restored after."""
+    machine each wait can last a scheduler slice: at a load average of ~7, loading the lenses took
+    0.6-2.0 s on two threads against 0.1-0.45 s on one, reading one line 0.4-1.0 s against 0.02-0.1 s.
+    The caller's count is restored after."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
