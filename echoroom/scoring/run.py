@@ -138,13 +138,14 @@ def score_units(plan: Plan, scorer: Scorer, rank: int, world: int, progress: boo
 
 
 def release_memory() -> None:
-    """Hand what scoring freed back to the kernel: called once the model is dropped, before the load.
+    """Free what only scoring needs and hand it back to the kernel, before the load.
 
     Scoring's memory is flat, but the load's grows with the run: DuckDB keeps a transaction's rows
-    and its primary-key indexes in memory until it commits (+190 MiB at 200k messages), and it
-    allocated them on top of what scoring left behind, the model's weights and the freed blocks
-    glibc keeps in its arenas (~130 MiB of activations and token buffers). So peak RSS grew with the
-    corpus. Freed and trimmed, those make room for the load (docs/scoring.md, "Memory")."""
+    and primary-key indexes in memory until it commits (~270 MiB at 200k messages). It used to pile
+    them on top of what scoring no longer needs: the lenses (dropped by the caller), the language
+    detector's tables (70 MiB, cached by ``language.identifier``) and the freed blocks glibc keeps in
+    its arenas, so peak RSS grew with the corpus (docs/scoring.md, "Memory")."""
+    language.identifier.cache_clear()  # the next run in this process loads it again (~1 s)
     gc.collect()
     if sys.platform.startswith("linux"):
         try:
