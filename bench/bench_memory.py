@@ -1,21 +1,36 @@
-"""Peak memory with one huge message, against the same work without it, in one run.
+"""Peak memory with one huge message, against the same work without it, in one run; and where in
+the scoring job memory peaks as the corpus grows.
 
     python bench/bench_memory.py [--n=200] [--score-mb=10] [--ingest-mb=400]
+    python bench/bench_memory.py --phases --sizes=20000,200000 [--real-units=20]
 
 Scoring: the scoring job (``python -m jobs.score``, one process) over a corpus of ``n`` chat
 messages, then over the same corpus plus one message of ``score-mb`` MB. Goal: under 1.2 GB.
 Ingest: ``echoroom ingest`` of a WhatsApp zip of ``n`` messages, then of the same zip with one
 message of ``ingest-mb`` MB on one line (it compresses to about a thousandth of that). Goal: under
 300 MB. Each step runs in its own process; its peak RSS is the kernel's (``wait4`` rusage).
+
+Phases: the scoring job (one process, in-process ``jobs.score``) over each size, in a fresh process,
+with the peak RSS of each phase: setup (model, corpus check, plan), scoring (every unit) and load
+(freeing the model, the DuckDB load). An RSS sampler thread reads ``/proc/self/status`` every 20 ms;
+the phases are told apart by the job's own lines (the plan line, the last unit's line, the finished
+line). ``--real-units=K`` scores the first K units with the lenses and gives the rest fixed readings,
+so the load of a large run can be measured on a slow machine: scoring's memory stops growing within
+~20 units (docs/scoring.md, "Memory"); every message is still stored.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -63,12 +78,111 @@ def chat_zip(path: Path, n: int, huge_mb: int) -> Path:
     return path
 
 
+def rss_mib() -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS")) / 1024
+
+
+class PhaseLog:
+    """Stdout of the job, passed through; its lines move the phase the RSS sampler charges."""
+
+    def __init__(self, out, units: int):
+        self.out, self.units, self.phase, self.peaks = out, units, "setup", {}
+
+    def write(self, text: str) -> int:
+        if " units to do on " in text or ": nothing to score" in text:
+            self.phase = "scoring"
+        elif f": unit {self.units}/{self.units}," in text:
+            self.phase = "load"
+        elif " finished in " in text:
+            self.phase = "done"
+        return self.out.write(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def sample(self) -> None:
+        while True:
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), rss_mib())
+            time.sleep(0.02)
+
+
+def fixed_readings_after(real_units: int) -> None:
+    """From the (real_units + 1)-th unit on, every text reads as one fixed distribution (no model)."""
+    import numpy as np
+
+    from echoroom.scoring.scorer import Scorer
+
+    real, calls = Scorer.read, [0]
+
+    def read(self, texts):
+        calls[0] += 1
+        if calls[0] <= real_units:
+            return real(self, texts)
+        n = len(texts)
+        probs = {o: np.full((n, 10) if o in self.lenses.names else n, 0.1, np.float32) for o in self.lenses.outputs}
+        return probs, np.full(n, 8, np.int64), np.zeros(n, bool)
+
+    Scorer.read = read
+
+
+def phases_child(n: int, real_units: int | None) -> None:
+    """One size: write the corpus in slices, score it, print the peak RSS of each phase as JSON."""
+    from jobs import score as job
+
+    if real_units is not None:
+        fixed_readings_after(real_units)
+    with tempfile.TemporaryDirectory() as tmp:
+        path, units = Path(tmp) / "corpus.parquet", 0
+        with pq.ParquetWriter(path, pa.schema([("message_id", pa.string()), ("text", pa.string())])) as w:
+            for start in range(0, n, 10000):  # the corpus itself never sits in memory
+                cols = chatter.messages(min(10000, n - start), seed=start, start=start)
+                w.write_table(pa.table({"message_id": cols["message_id"], "text": cols["text"]}))
+                units += -(-len(cols["text"]) // 1024)  # a row group each, in units of the default chunk_rows
+        log = PhaseLog(sys.stdout, units)
+        threading.Thread(target=log.sample, daemon=True).start()
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(log):
+            job.main([f"--inputs={path}", f"--db={tmp}/x.duckdb", "--progress=true"])
+        time.sleep(0.05)
+        print(json.dumps({"n": n, "phases": {k: round(v) for k, v in log.peaks.items() if k != "done"},
+                          "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          "seconds": time.perf_counter() - t0}))
+
+
+def phases(sizes: list[int], real_units: int | None) -> None:
+    print(f"the scoring job by phase, one process, default settings"
+          f"{f'; units after the first {real_units} read as fixed values' if real_units is not None else ''}:")
+    out = {}
+    for n in sizes:
+        cmd = [sys.executable, __file__, f"--phases-child={n}"]
+        cmd += [f"--real-units={real_units}"] if real_units is not None else []
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if res.returncode:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{res.stderr[-3000:]}")
+        out[n] = json.loads(res.stdout.strip().splitlines()[-1])
+        peak = out[n]["phases"]
+        print(f"  {n:>8} messages: setup {peak.get('setup', 0):5.0f} MiB, scoring {peak.get('scoring', 0):5.0f} MiB, "
+              f"load {peak.get('load', 0):5.0f} MiB; job peak {out[n]['peak_rss_mib']:5.0f} MiB "
+              f"({out[n]['seconds']:.0f} s)", flush=True)
+    small, large = min(sizes), max(sizes)
+    print(f"  peak RSS {large} vs {small}: {out[large]['peak_rss_mib'] / out[small]['peak_rss_mib']:.3f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--score-mb", type=int, default=10)
     parser.add_argument("--ingest-mb", type=int, default=400)
+    parser.add_argument("--phases", action="store_true", help="the scoring job's peak RSS by phase, per size")
+    parser.add_argument("--sizes", default="20000,200000", help="--phases: corpus sizes, comma-separated")
+    parser.add_argument("--real-units", type=int, help="--phases: units scored by the lenses (default: all)")
+    parser.add_argument("--phases-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.phases_child:
+        return phases_child(args.phases_child, args.real_units)
+    if args.phases:
+        return phases([int(x) for x in args.sizes.split(",")], args.real_units)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         print(f"scoring ({args.n} messages; one process):")

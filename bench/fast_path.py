@@ -64,18 +64,6 @@ class Autocast(torch.nn.Module):
         return HiddenStates(hidden.float())
 
 
-class Bf16(torch.nn.Module):
-    """The encoder's weights and activations in bf16; its output back in fp32 for the heads."""
-
-    def __init__(self, encoder: torch.nn.Module):
-        super().__init__()
-        self.encoder = encoder.to(torch.bfloat16)
-
-    def forward(self, input_ids, attention_mask):
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return HiddenStates(hidden.float())
-
-
 class OnnxEncoder(torch.nn.Module):
     """The encoder exported to ONNX and run by ONNX Runtime (optionally int8 dynamic quantization,
     per-channel weights), in place of the torch module."""
@@ -171,7 +159,7 @@ def variants(args, tmp: Path) -> dict:
         "int8 dynamic, per-channel, 8-bit activations, FFN output fp32":
             lambda e: dynamic_int8(e, skipping(e, ffn_out), **full),
         "int8 dynamic, oneDNN engine, per-channel": lambda e: dynamic_int8(e, per_channel=True, engine="onednn"),
-        "bf16 weights": Bf16,
+        "bf16 weights (the fast path: precision bf16)": S.Bf16Encoder,
         "bf16 autocast": Autocast,
     }
     try:
@@ -216,6 +204,7 @@ def quality(out: dict, ref: dict, sets: dict, model: dict | None) -> dict:
         q[lens] = {"accuracy": accuracy(y, pred), "macro_f1": macro_f1(y, pred, classes),
                    "agreement": float((out[lens].argmax(1) == ref[lens].argmax(1)).mean())}
     q["shifted_agreement"] = float((shifted(out, model) == shifted(ref, model)).mean())
+    q["max_prob_diff"] = max(float(np.abs(out[lens] - ref[lens]).max()) for lens in sets)
     return q
 
 
@@ -238,11 +227,12 @@ def baseline_seconds(lenses: LensSet, texts: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def table(names, seconds, qualities, n, base_s) -> list[str]:
+def table(names, seconds, cpu_seconds, qualities, n, base_s) -> list[str]:
     ref, fp32_s = qualities["fp32"], seconds["fp32"]
-    rows = ["| variant | msg/s | vs fp32 | vs baseline | author acc / macro-F1 (Δ points) "
-            "| reader acc / macro-F1 (Δ points) | top-1 agreement author / reader | shifted agreement | bar |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| variant | msg/s | vs fp32 | vs baseline | msg per CPU-second (vs fp32) "
+            "| author acc / macro-F1 (Δ points) | reader acc / macro-F1 (Δ points) "
+            "| top-1 agreement author / reader | shifted agreement | max abs Δ probability | bar |",
+            "|---" * 11 + "|"]
     for name in names:
         q, s = qualities[name], seconds[name]
         lens = [f"{q[x]['accuracy']:.4f} / {q[x]['macro_f1']:.4f} "
@@ -250,9 +240,10 @@ def table(names, seconds, qualities, n, base_s) -> list[str]:
                 f"{100 * (q[x]['macro_f1'] - ref[x]['macro_f1']):+.2f})" for x in ("author", "reader")]
         vs_base = f"{base_s / s:.2f}x" if base_s else "-"
         verdict = "reference" if name == "fp32" else "pass" if passes(q, ref) else "fail"
-        rows.append(f"| {name} | {n / s:,.1f} | {fp32_s / s:.2f}x | {vs_base} | {lens[0]} | {lens[1]} "
+        cpu = f"{n / cpu_seconds[name]:,.1f} ({cpu_seconds['fp32'] / cpu_seconds[name]:.2f}x)"
+        rows.append(f"| {name} | {n / s:,.1f} | {fp32_s / s:.2f}x | {vs_base} | {cpu} | {lens[0]} | {lens[1]} "
                     f"| {q['author']['agreement']:.2%} / {q['reader']['agreement']:.2%} "
-                    f"| {q['shifted_agreement']:.2%} | {verdict} |")
+                    f"| {q['shifted_agreement']:.2%} | {q['max_prob_diff']:.4f} | {verdict} |")
     return rows
 
 
@@ -268,10 +259,15 @@ def main(args) -> None:
             lenses = LensSet(folders)
             for model in lenses.models:
                 model.encoder = make(model.encoder)
-            scorers[name] = S.Scorer(lenses, batch_tokens=args.batch_tokens)
+            # Each variant at its own best budget unless one is given: bf16 gains from larger
+            # batches, fp32, int8 and ONNX Runtime do not (docs/scoring.md, Fast path).
+            path = "bf16" if name.startswith("bf16") else "fp32"
+            scorers[name] = S.Scorer(lenses, batch_tokens=args.batch_tokens or S.BATCH_TOKENS[path])
         model = scorers["fp32"].lenses.infos["author"].shift
+        budgets = ", ".join(f"{n} {s.batch_tokens}" for n, s in scorers.items())
         print(f"{len(texts)} messages ({sets['author'][1].size} GoEmotions test, {sets['reader'][1].size} "
-              f"EmpatheticDialogues test), {args.threads} threads, best of {args.repeats} rounds", flush=True)
+              f"EmpatheticDialogues test), {args.threads} threads, best of {args.repeats} rounds; "
+              f"tokens per batch: {budgets}", flush=True)
         for r in range(args.repeats):
             for name, scorer in scorers.items():
                 scorer.read(texts[:64])
@@ -286,7 +282,7 @@ def main(args) -> None:
     qualities = {name: quality(out, outputs["fp32"], sets, model) for name, out in outputs.items()}
     if base_s:
         print(f"baseline (2 pipelines, batch 32): {len(texts) / base_s:.1f} msg/s")
-    print("\n".join(table(list(scorers), seconds, qualities, len(texts), base_s)))
+    print("\n".join(table(list(scorers), seconds, cpu_seconds, qualities, len(texts), base_s)))
     print(f"bar: accuracy and macro-F1 within {100 * BAR_POINTS:.1f} points of fp32 for both lenses, shifted "
           f"agreement >= {BAR_SHIFTED:.0%}; goal {GOAL_VS_BASELINE:.0f}x baseline")
 
@@ -297,7 +293,8 @@ if __name__ == "__main__":
     ap.add_argument("--variants", default="", help="comma-separated parts of variant names (fp32 always runs)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--batch-tokens", dest="batch_tokens", type=int, default=1024)
+    ap.add_argument("--batch-tokens", dest="batch_tokens", type=int, default=0,
+                    help="padded tokens per batch for every variant (0: each its own, scorer.BATCH_TOKENS)")
     ap.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                     help="also time bench_score.py's two pipelines on the same messages")
     ap.add_argument("--lenses")

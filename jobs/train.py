@@ -79,6 +79,7 @@ class Settings:
     reader_epochs: float = 0.75         # >0: passes over the reader data instead (it is three times larger)
     batch_size: int = 32
     group_by_length: bool = False       # similar lengths per batch: half the padded tokens (LengthGroupedBatches)
+    group_tasks: str = "author,reader,emobank,sarcasm"  # the tasks --group_by_length applies to
     lr: float = 1e-3
     head_lr: float = 3e-3
     weight_decay: float = 0.01
@@ -112,6 +113,9 @@ class Settings:
         if self.scales and self.lens_names != ["author", "reader"]:
             raise ValueError("--scales=true trains both lenses' scale heads: "
                              "use --lenses=author,reader or --scales=false")
+        if set(self.group_tasks.split(",")) - {"author", "reader", "emobank", "sarcasm"}:
+            raise ValueError(f"--group_tasks={self.group_tasks}: expected a comma-separated subset of "
+                             "author,reader,emobank,sarcasm")
         if self.text_prep not in PREPARATIONS:
             raise ValueError(f"--text_prep={self.text_prep}: expected one of {PREPARATIONS}")
 
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
     loaders = {}
     collate = collate_with(tokenizer, s.max_length)
     for name in tasks:
-        if s.group_by_length:
+        if s.group_by_length and name in s.group_tasks.split(","):
             batches = LengthGroupedBatches([len(t) for t in train[name][0]], s.batch_size, s.seed)
             loaders[name] = torch.utils.data.DataLoader(Examples(*train[name]), batch_sampler=batches,
                                                         collate_fn=collate)

@@ -40,3 +40,19 @@ def lens_root(tmp_path_factory) -> Path:
     if all((f / "lens.json").is_file() for f in shipped.values()):
         return shipped["author"].parent
     return build_untrained_lenses(tmp_path_factory.mktemp("lenses"))
+
+
+@pytest.fixture(scope="session")
+def newer_lens_root(lens_root, tmp_path_factory) -> Path:
+    """The same lenses recalibrated (temperature x 1.05): new lens versions, as a retrain gives."""
+    import shutil
+
+    from echoroom.lenses.folder import read_lens_info, stamp
+
+    root = tmp_path_factory.mktemp("newer-lenses")
+    for name in ("author", "reader"):
+        shutil.copytree(lens_root / name, root / name)
+        info = read_lens_info(root / name)
+        info.temperature *= 1.05
+        stamp(root / name, info)
+    return root

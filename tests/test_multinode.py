@@ -138,12 +138,14 @@ def test_nodes_that_disagree_on_the_plan_both_stop_naming_the_setting(tmp_path, 
 
 
 def test_a_node_killed_mid_run_stops_the_other_and_one_node_finishes_the_run(tmp_path, lens_root, capsys):
-    n, chunk = 400, 20  # 20 units: rank 0 owns the even ones, rank 1 the odd ones
-    path = write_corpus(tmp_path / "c.parquet", n)
+    # 20 units, one per row group of 20 rows: rank 0 owns the even ones, rank 1 the odd ones. Units of
+    # up to 4,096 rows make the load take one shard per INSERT (shards.LOAD_ROWS): it is sliced.
+    n, group, chunk = 400, 20, 4096
+    path = write_corpus(tmp_path / "c.parquet", n, row_group_size=group)
     one, db, work = tmp_path / "one.duckdb", tmp_path / "db.duckdb", tmp_path / "db.duckdb.work"
     argv = job_argv(lens_root, db, path, chunk_rows=chunk)
     nodes = start_nodes(tmp_path, argv, argv)
-    theirs = [f"part-00000-00000-{k:05d}.parquet" for k in range(1, n // chunk, 2)]
+    theirs = [f"part-00000-{k:05d}-00000.parquet" for k in range(1, n // group, 2)]
     deadline = time.monotonic() + 300
     while not list(work.glob(f"*/{theirs[0]}")):  # mid-run, told by the shared folder: rank 1 stored a unit
         assert time.monotonic() < deadline and all(node.poll() is None for node in nodes), "no shard of rank 1"
@@ -169,7 +171,7 @@ def test_a_node_killed_mid_run_stops_the_other_and_one_node_finishes_the_run(tmp
 
     capsys.readouterr()
     job.main(argv)  # the same job on one node, one process: it resumes the run
-    assert f"{len(theirs) - len(stored)} of {n // chunk} units to do on 1 process(es)" in capsys.readouterr().out
+    assert f"{len(theirs) - len(stored)} of {n // group} units to do on 1 process(es)" in capsys.readouterr().out
     assert_exactly_once(db, n)
     assert rows(db, "SELECT status, (counts->>'scored')::INT FROM runs") == [("finished", n)]
     job.main(job_argv(lens_root, one, path, chunk_rows=chunk))

@@ -86,8 +86,8 @@ def plan_run(settings, state, scorer: Scorer, db: Path, work: Path, settings_jso
             run_dir.mkdir(parents=True, exist_ok=True)
             pq.write_table(done, run_dir / "done.parquet")
             # The plan's settings beside its id: what every node must agree on (shards.disagreement).
-            meta_path.write_text(json.dumps({"run_id": run_id, "plan": plan_settings(settings, versions)},
-                                            sort_keys=True) + "\n")
+            plan = plan_settings(settings, versions, scorer.precision)
+            meta_path.write_text(json.dumps({"run_id": run_id, "plan": plan}, sort_keys=True) + "\n")
             store.query(con, "insert_run", {
                 "run_id": run_id, "started_at": datetime.now(timezone.utc),
                 "author_version": versions["author"], "reader_version": versions["reader"],
@@ -98,7 +98,7 @@ def plan_run(settings, state, scorer: Scorer, db: Path, work: Path, settings_jso
                 metrics = folder / "metrics.json"
                 store.query(con, "insert_lens", {
                     "version": versions[name], "lens": name, "encoder": info.encoder,
-                    "info": json.dumps({**info.__dict__, "quantized": scorer.quantize}),
+                    "info": json.dumps(info.__dict__),
                     "metrics": metrics.read_text() if metrics.is_file() else None})
     finally:
         con.close()
@@ -180,13 +180,15 @@ def run(settings, state, settings_json: str = "{}") -> dict | None:
         # processes of a launch whose main process stops here are ended by the launcher.
         writer = held.enter_context(guard.Writer(db)) if state.is_main_process else None
         scorer = Scorer(LensSet(settings.lens_folders(), device=str(state.device)), settings.batch_tokens,
-                        settings.max_batch, settings.quantize, settings.language_list())
+                        settings.max_batch, settings.precision, settings.language_list())
         versions = scorer.versions
+        # What "auto" became on this machine: the run's record says which precision produced it.
+        settings_json = json.dumps({**json.loads(settings_json), "precision": scorer.precision}, sort_keys=True)
         host, many = socket.gethostname(), state.num_processes > 1
         if many:
             # Before anything is written: a node launched with other settings (or lenses) would
             # score into a plan its units do not match. Every process sees every answer and stops.
-            mine = {"host": host, "settings": plan_settings(settings, versions)}
+            mine = {"host": host, "settings": plan_settings(settings, versions, scorer.precision)}
             each = together("comparing settings", gather_object, [mine])
             hosts = [e["host"] for e in each]
             problem = shards.disagreement(each)

@@ -6,12 +6,18 @@ shard holds: language, status, skip reason, truncation and each lens's predictio
 from __future__ import annotations
 
 import os
+import warnings
 
-# oneDNN caches a compiled kernel for every (batch, length) shape it meets and never evicts below
-# its capacity, so peak memory grows with the corpus (+200 MiB from 20k to 200k messages, measured
-# with bench/bench_score.py --memory). Without the cache memory stays flat for ~11% of speed.
+# oneDNN compiles a kernel for every (batch, length) shape of a matrix product and by default keeps
+# up to 1024 of them, so peak memory grew with the corpus (+200 MiB from 20k to 200k messages,
+# bench/bench_score.py --memory). Without any cache, though, every bf16 product is compiled again
+# on every call and the fast path is no faster than fp32 (bench/fast_path.py, docs/scoring.md "Fast
+# path"). A batch needs three shapes (the 384-wide products, the FFN's in and out), so a few kept
+# give the speed and bound the memory. fp32 products run through MKL and are not affected.
 # It must be set before the process's first matrix product; a value set by the user wins.
-os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "0")
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
+
+from types import SimpleNamespace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
@@ -21,6 +27,7 @@ from echoroom.labels import LABELS, NUM_LABELS  # noqa: E402
 from echoroom.lenses.model import LensSet  # noqa: E402
 from echoroom.lenses.reading import Reader  # noqa: E402
 from echoroom.scoring.language import LanguageDetector  # noqa: E402
+from echoroom.scoring.settings import PRECISIONS  # noqa: E402
 
 LENSES = ("author", "reader")
 # Characters that show nothing: zero-width space, non-joiner and joiner, word joiner, byte-order mark
@@ -32,35 +39,72 @@ PROBS_TYPE = pa.list_(pa.float32(), NUM_LABELS)
 SCALES = ("valence", "arousal", "sarcasm")
 
 
+# Padded tokens per batch when none is given (batch_tokens=0), measured on 2 cores: fp32 is fastest
+# at 1024 (activations stay in cache: docs/scoring.md, Performance), bf16 at 4096 (AMX tiles fill
+# better: 1,005-1,054 msg/s against 928 at 1024 and 543 at 512; docs/scoring.md, Fast path).
+BATCH_TOKENS = {"fp32": 1024, "bf16": 4096}
+
+
+class Bf16Encoder(torch.nn.Module):
+    """The fast path: the encoder's weights and activations in bfloat16, its output back in float32
+    for the heads. On CPUs with AMX or AVX512-BF16 oneDNN runs the products natively; its accuracy
+    and macro-F1 on both test sets are fp32's within 0.5 points and it flags the same messages
+    ``shifted`` (docs/scoring.md, "Fast path"). int8 is faster still but moves the metrics by up to
+    3 points: MiniLM's LayerNorm outputs have outlier features that an int8 scale cannot hold."""
+
+    def __init__(self, encoder: torch.nn.Module):
+        super().__init__()
+        self.encoder = encoder.to(torch.bfloat16)
+        self.config = encoder.config
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> SimpleNamespace:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return SimpleNamespace(last_hidden_state=hidden.float())
+
+
+def native_bf16(device: str = "cpu") -> bool:
+    """Whether bf16 products run in hardware here (else they are emulated, slower than fp32)."""
+    if not device.startswith("cpu"):
+        return True
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def resolve_precision(precision: str, device: str = "cpu") -> str:
+    """``auto``: bf16 where the hardware runs it natively (same quality, 2-3x the speed on CPU),
+    else fp32, which is also the choice for bit-for-bit reproducible probabilities."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}: expected one of {PRECISIONS}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
 class Scorer(Reader):
     """Both lenses over a list of texts, as the scoring job stores them: the lenses' one batching
-    path (``Reader``: tokenize once, dedupe, length-sorted token-budget batches), optionally with
-    an int8 encoder, under versions that say so, and the ``languages`` they read
-    (``echoroom.scoring.language``: messages confidently in another language are left out)."""
+    path (``Reader``: tokenize once, dedupe, length-sorted token-budget batches; ``batch_tokens`` 0:
+    the precision's own budget, ``BATCH_TOKENS``) at a ``precision`` (``PRECISIONS``; bf16 runs the
+    ``Bf16Encoder``), and the ``languages`` they read (``echoroom.scoring.language``: messages
+    confidently in another language are left out).
 
-    def __init__(self, lenses: LensSet, batch_tokens: int = 1024, max_batch: int = 256,
-                 quantize: bool = False, languages: tuple[str, ...] = ("en",)):
-        super().__init__(lenses, batch_tokens, max_batch)
-        self.quantize = quantize
+    bf16 predictions are stored under the lenses' own versions: the lens is the same model at the
+    same measured quality, as fp32 under another batch size is (docs/scoring.md, "Fast path"). The
+    precision a run used is in its settings (``runs.settings``)."""
+
+    def __init__(self, lenses: LensSet, batch_tokens: int = 0, max_batch: int = 256,
+                 precision: str = "fp32", languages: tuple[str, ...] = ("en",)):
+        self.precision = resolve_precision(precision, lenses.device)
+        super().__init__(lenses, batch_tokens or BATCH_TOKENS[self.precision], max_batch)
         self.languages = LanguageDetector(languages)
-        if quantize:
-            # int8 weights for the encoder's Linear layers, activations quantized per batch on the
-            # fly (PyTorch dynamic quantization); the heads stay fp32, they cost nothing.
-            import warnings
-            with warnings.catch_warnings():
-                # torch 2.13 announces a move of this API to torchao; it still works and torchao
-                # is not installed here. Revisit when torch drops it.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                warnings.simplefilter("ignore", UserWarning)
-                for model in lenses.models:
-                    model.encoder = torch.ao.quantization.quantize_dynamic(
-                        model.encoder, {torch.nn.Linear}, dtype=torch.qint8)
+        if self.precision == "bf16":
+            if not native_bf16(lenses.device):
+                warnings.warn("this CPU has neither AMX nor AVX512-BF16: bf16 runs emulated, slower than "
+                              "fp32; score with precision fp32 (or auto)", RuntimeWarning, stacklevel=2)
+            for model in lenses.models:
+                model.encoder = Bf16Encoder(model.encoder)
 
     @property
     def versions(self) -> dict[str, str]:
-        """Lens versions as stored: int8 predictions are not the fp32 model's, so they are kept apart."""
-        suffix = "+int8" if self.quantize else ""
-        return {n: v + suffix for n, v in self.lenses.versions.items()}
+        return self.lenses.versions
 
 
 def blank(text: str) -> bool:

@@ -13,6 +13,7 @@ from echoroom.scoring import language
 from echoroom.settings import SettingError, setting
 
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")  # echoroom.scoring.scorer.resolve_precision
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,13 @@ class ScoreSettings:
     processes: int = setting(1, "scoring processes; more than 1 runs under `accelerate launch` (the job "
                              "checks that the launch started that many)")
     chunk_rows: int = setting(1024, "rows per scoring unit (one resumable shard each; part of the resume key)")
-    # Length-sorted batches: the default is sized for a CPU's cache; raise it on a GPU.
-    batch_tokens: int = setting(1024, "padded tokens per model batch")
+    # Length-sorted batches: the defaults are sized for a CPU's cache; raise it on a GPU.
+    batch_tokens: int = setting(0, "padded tokens per model batch; 0: the precision's own (fp32 1024, bf16 4096)")
     max_batch: int = setting(256, "texts per model batch at most")
     threads: int = setting(0, "torch threads per process; 0: CPU cores / processes on this machine")
-    quantize: bool = setting(False, "int8 encoder on CPU (stored as its own lens version)")
+    precision: str = setting("auto", "encoder precision: bf16 (same quality, 2-3x faster: docs/scoring.md) where "
+                             "the hardware runs it natively, else fp32; fp32 for bit-reproducible probabilities",
+                             choices=PRECISIONS)
     device: str = setting("auto", "where the model runs", choices=DEVICES)
     work_dir: str = setting("", "shard folder while a run is open; empty: DB.work beside the database")
     keep_shards: bool = setting(False, "keep the shard folder after loading (debugging)")
@@ -42,9 +45,11 @@ class ScoreSettings:
             raise SettingError("inputs", "{inputs} is empty: name Parquet files, folders or globs, "
                                "comma-separated", self)
         S.check_choices(self)
-        for key in ("processes", "chunk_rows", "batch_tokens", "max_batch"):
+        for key in ("processes", "chunk_rows", "max_batch"):
             if getattr(self, key) < 1:
                 raise SettingError(key, f"{{{key}=}}: must be at least 1", self)
+        if self.batch_tokens < 0:
+            raise SettingError("batch_tokens", "{batch_tokens=}: must be 0 (the precision's own) or more", self)
         if self.threads < 0:
             raise SettingError("threads", "{threads=}: must be 0 (auto) or more", self)
         problem = language.unknown(self.language_list())

@@ -30,6 +30,8 @@ from echoroom.scoring import language
 from echoroom.scoring.corpus import Corpus, CorpusError, Unit, parse_columns
 from echoroom.scoring.guard import LOST_AFTER, PeerLost, Pulse
 
+LOAD_ROWS = 4096  # shard rows per INSERT statement of the load (at least one shard)
+
 
 @dataclass
 class Plan:
@@ -43,14 +45,15 @@ class Plan:
     already: int = 0   # corpus messages both lenses had already scored before this run
 
 
-def plan_settings(settings, versions: dict[str, str]) -> dict:
+def plan_settings(settings, versions: dict[str, str], precision: str) -> dict:
     """The settings that, with the corpus files, make the run key and so the plan: every process of
-    a launch, on every node, must have the same (``disagreement``). Written into the run's run.json."""
+    a launch, on every node, must have the same (``disagreement``). Written into the run's run.json.
+    ``precision`` is the resolved one: "auto" can become bf16 on one node and fp32 on another."""
     try:
         columns = parse_columns(settings.columns)
     except CorpusError:
         columns = settings.columns  # the main process names the mistake when it reads the corpus
-    return {"lens versions": versions, "chunk_rows": settings.chunk_rows,
+    return {"lens versions": versions, "precision": precision, "chunk_rows": settings.chunk_rows,
             "languages": list(settings.language_list()), "columns": columns}
 
 
@@ -122,13 +125,17 @@ def load_run(plan: Plan, db: Path, versions: dict[str, str], seconds: float, kee
     if len(shards) != plan.units:
         raise RuntimeError(f"{run_dir}: {len(shards)} shards for {plan.units} units; a process did not "
                            "finish its share. Run the same command again to complete the run.")
-    params = {"files": shards, "run_id": plan.run_id}
     con = store.connect(db)
     try:
         counts = shard_counts(con, shards, run_dir, plan)
         con.begin()
         before = con.execute("SELECT count(*) FROM predictions").fetchone()[0]
-        if shards:  # none for an empty corpus (0 rows): the run finishes with zero counts
+        # In slices of one transaction: an INSERT ... ON CONFLICT over every shard at once peaked
+        # 30-60 MiB higher at 200k messages than slices of a few shards (docs/scoring.md, "Memory").
+        # None for an empty corpus (0 rows): the run finishes with zero counts.
+        step = max(1, LOAD_ROWS // plan.chunk_rows)
+        for i in range(0, len(shards), step):
+            params = {"files": shards[i:i + step], "run_id": plan.run_id}
             store.query(con, "insert_messages", params)
             store.query(con, "insert_predictions", {**params, "author_version": versions["author"],
                                                     "reader_version": versions["reader"]})
