@@ -67,19 +67,20 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     define_macros(con)
 
 
-def connect(path: str | Path, read_only: bool = False, shift_threshold: float | None = None
-            ) -> duckdb.DuckDBPyConnection:
+def connect(path: str | Path, read_only: bool = False, shift_threshold: float | None = None,
+            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """Open (and for writers, create and migrate) the database at ``path``, with the macros defined.
 
     ``shift_threshold`` sets the session variable ``message_lenses.shifted`` compares ``shift_score``
-    with (unset: the view's default, docs/labels.md)."""
-    con = _open(path, read_only)
+    with (unset: the view's default, docs/labels.md). ``memory_limit`` (e.g. "128MB") bounds DuckDB's
+    buffer pool, which otherwise keeps up to 80% of RAM of the blocks it read or wrote."""
+    con = _open(path, read_only, {"memory_limit": memory_limit} if memory_limit else {})
     if shift_threshold is not None:
         query(con, "shift_threshold", {"threshold": float(shift_threshold)})
     return con
 
 
-def _open(path: str | Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _open(path: str | Path, read_only: bool, config: dict | None = None) -> duckdb.DuckDBPyConnection:
     path = Path(path)
     if read_only and not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: score a corpus first "
@@ -88,7 +89,7 @@ def _open(path: str | Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     with storage(path, "open"):
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), read_only=read_only, config=_CONFIG)
+        con = duckdb.connect(str(path), read_only=read_only, config={**_CONFIG, **(config or {})})
     try:
         if not read_only:
             check_ours(con, path)

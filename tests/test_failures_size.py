@@ -68,3 +68,23 @@ def test_ingest_cuts_a_huge_message_from_a_zip_and_counts_it(tmp_path):
     assert summary.cut_where == [f"{export}:WhatsApp Chat with Team.txt:2", f"{export}:WhatsApp Chat with Team.txt:3"]
     assert "cut 2: messages longer than 1,000,000 characters (or one line over 1 MB), kept to that length" \
         in str(summary)
+
+
+def test_a_load_that_outgrows_its_duckdb_memory_runs_again_unbounded(tmp_path, lens_root, monkeypatch, capsys):
+    """The load runs under shards.LOAD_MEMORY so its peak does not grow with the database; a load
+    that needs more pinned at once is rolled back and done again without the limit, exactly once."""
+    from echoroom.scoring import shards
+    from jobs import score as job
+
+    from helpers import assert_exactly_once, rows, write_corpus
+
+    path = write_corpus(tmp_path / "c.parquet", 300)
+    db = tmp_path / "db.duckdb"
+    monkeypatch.setattr(shards, "LOAD_MEMORY", "1MB")  # too little for any load
+    counts = job.main([f"--inputs={path}", f"--db={db}", f"--lenses={lens_root}", "--progress=false",
+                       "--chunk_rows=100"])
+    assert "the load needed more than 1MB of DuckDB memory at once; loading again without that limit" in (
+        capsys.readouterr().out)
+    assert counts["scored"] == 300 and counts["inserted"] == 600
+    assert_exactly_once(db, 300)
+    assert rows(db, "SELECT status FROM runs") == [("finished",)]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -31,6 +32,11 @@ from echoroom.scoring.corpus import Corpus, CorpusError, Unit, parse_columns
 from echoroom.scoring.guard import LOST_AFTER, PeerLost, Pulse
 
 LOAD_ROWS = 4096  # shard rows per INSERT statement of the load (at least one shard)
+# DuckDB's buffer pool during the load. Unbounded, it keeps every block the load reads or writes
+# (up to 80% of RAM), so the load's peak grew with the database: at 200k messages 269 MiB for the
+# load alone, 195 MiB with this limit (docs/scoring.md, "Memory"). A load that needs more pinned at
+# once (its indexes, on a large database) fails with OutOfMemoryException and runs again unbounded.
+LOAD_MEMORY = "128MB"
 
 
 @dataclass
@@ -125,9 +131,22 @@ def load_run(plan: Plan, db: Path, versions: dict[str, str], seconds: float, kee
     if len(shards) != plan.units:
         raise RuntimeError(f"{run_dir}: {len(shards)} shards for {plan.units} units; a process did not "
                            "finish its share. Run the same command again to complete the run.")
-    con = store.connect(db)
     try:
-        counts = shard_counts(con, shards, run_dir, plan)
+        counts = load_shards(plan, db, versions, seconds, shards, LOAD_MEMORY)
+    except duckdb.OutOfMemoryException:  # rolled back, nothing stored: the same load, unbounded
+        print(f"the load needed more than {LOAD_MEMORY} of DuckDB memory at once; loading again without "
+              "that limit", flush=True)
+        counts = load_shards(plan, db, versions, seconds, shards, None)
+    if not keep_shards:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return counts
+
+
+def load_shards(plan: Plan, db: Path, versions: dict[str, str], seconds: float, shards: list[str],
+                memory_limit: str | None) -> dict:
+    con = store.connect(db, memory_limit=memory_limit)
+    try:
+        counts = shard_counts(con, shards, Path(plan.run_dir), plan)
         con.begin()
         before = con.execute("SELECT count(*) FROM predictions").fetchone()[0]
         # In slices of one transaction: an INSERT ... ON CONFLICT over every shard at once peaked
@@ -151,11 +170,7 @@ def load_run(plan: Plan, db: Path, versions: dict[str, str], seconds: float, kee
         raise
     finally:
         con.close()
-    if not keep_shards:
-        shutil.rmtree(run_dir, ignore_errors=True)
     return counts
-
-
 
 
 def drop_stale(con, work: Path, keep: Path, files: list[dict]) -> list[str]:
