@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 # Before anything can run a matrix product: see echoroom/scoring/scorer.py on oneDNN's kernel cache.
-os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "0")
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")  # the same value as there
 
 if __package__ in (None, ""):  # run as a script by `accelerate launch jobs/score.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
