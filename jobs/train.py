@@ -62,7 +62,7 @@ class Settings:
     reader_neutral_fraction: float = 0.0  # borrowed GoEmotions neutral: DailyDialog brings neutral (docs/labels.md)
     dailydialog_neutral_cap: int = 12_000  # of DailyDialog's 72k "no emotion" training utterances
     dailydialog_target: str = "any_of"  # happiness learnt as any of joy/love/gratitude/pride, or as joy
-    dailydialog_repeat: int = 1         # DailyDialog examples seen this many times per reader epoch
+    dailydialog_repeat: int = 3         # DailyDialog examples seen this many times per reader epoch
     # scale heads on the same pass (docs/training.md): EmoBank valence/arousal, iSarcasmEval sarcasm
     scales: bool = True
     scale_epochs: float = 1.5
@@ -76,10 +76,10 @@ class Settings:
     full_finetune: bool = False
     max_length: int = 64
     epochs: float = 1.5                 # passes over the (author) data
-    reader_epochs: float = 0.75         # >0: passes over the reader data instead (it is three times larger)
+    reader_epochs: float = 1.25         # >0: passes over the reader data instead (it is three times larger)
     batch_size: int = 32
-    group_by_length: bool = False       # similar lengths per batch: half the padded tokens (LengthGroupedBatches)
-    group_tasks: str = "author,reader,emobank,sarcasm"  # the tasks --group_by_length applies to
+    group_by_length: bool = True        # similar lengths per batch: half the padded tokens (LengthGroupedBatches)
+    group_tasks: str = "reader,emobank,sarcasm"  # the tasks --group_by_length applies to (docs/training.md)
     lr: float = 1e-3
     head_lr: float = 3e-3
     weight_decay: float = 0.01
