@@ -1,9 +1,10 @@
 """The fast path (``Scorer(precision="bf16")``: the bf16 encoder) reads real lines as the fp32 path does,
-within bf16's rounding, and stores its predictions under their own lens versions.
+within bf16's rounding, under the same lens versions; the job's default precision ("auto") picks it
+where the hardware runs bf16 natively and records which precision it ran.
 
 Tolerances: bf16 keeps 8 significant bits (relative rounding 2^-9 per value). Over the full
 GoEmotions and EmpatheticDialogues test sets (4,702 messages, bench/fast_path.py) the largest
-difference from fp32 was below 0.01 in any probability (docs/scoring.md, "Fast path"); 0.03 allows
+difference from fp32 was 0.011-0.012 in any probability (docs/scoring.md, "Fast path"); 0.03 allows
 for other lines and CPUs while still failing on any real error (a wrong head, an unconverted
 output, int8-like drift: up to 0.45 on the same sets). Scales are compared after dividing by their
 range (valence and arousal span 1-5)."""
