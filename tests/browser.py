@@ -6,8 +6,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+
+from html_dom import parse
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
@@ -26,12 +29,29 @@ def _run(args: list[str], profile: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def dom_after_scripts(page: Path, out: Path) -> str:
-    """The serialised DOM once the page's scripts ran (virtual time lets them finish)."""
-    result = _run(["--dump-dom", page.resolve().as_uri()], out / "chromium-profile")
+def dump_dom(page: Path, profile: Path, fragment: str = "", size: str | None = None) -> str:
+    """The serialised DOM of ``page`` (opened at ``#fragment``, in a ``size`` window) once its
+    scripts ran (virtual time lets them finish)."""
+    url = page.resolve().as_uri() + (f"#{fragment}" if fragment else "")
+    result = _run(([f"--window-size={size}"] if size else []) + ["--dump-dom", url], profile)
     assert result.returncode == 0, result.stderr[-2000:]
-    (out / f"{page.stem}.dom.html").write_text(result.stdout)
     return result.stdout
+
+
+def dom_after_scripts(page: Path, out: Path) -> str:
+    """The serialised DOM once the page's scripts ran, also kept beside the page's other outputs."""
+    dom = dump_dom(page, out / "chromium-profile")
+    (out / f"{page.stem}.dom.html").write_text(dom)
+    return dom
+
+
+def filtered(page: Path, out: Path, **chosen: str):
+    """The parsed DOM after opening ``page#filter=key/value&...``, which sets the report's global
+    filters the way a person does (choose, then the change event) once the charts are drawn."""
+    dom = parse(dump_dom(page, out / "profile", "filter=" + "&".join(f"{k}/{quote(v, safe='')}"
+                                                                       for k, v in chosen.items())))
+    assert dom.find("body")[0].attrs.get("data-filter-ready") == "1"
+    return dom
 
 
 def screenshot(page: Path, out: Path, size: str = "1100,3000") -> Path:

@@ -4,7 +4,6 @@ the messages SQL finds for it, hostile text stays inert text, and the page fits 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,7 +13,7 @@ from echoroom.report.render import build
 from echoroom.report.settings import ReportSettings
 
 import report_fixtures as F
-from browser import FLAGS, chromium, dom_after_scripts
+from browser import dom_after_scripts, dump_dom, filtered
 from helpers import rows
 from html_dom import parse
 
@@ -33,13 +32,7 @@ def report(tmp_path_factory, scored) -> Path:
 def drilled(page: Path, out: Path, *selection: str, size: str | None = None) -> tuple:
     """The DOM after opening ``page#drill=...`` (which clicks the matching button), with the drill
     table's rows as (message id, cells)."""
-    url = page.resolve().as_uri() + "#drill=" + "/".join(quote(s, safe="") for s in selection)
-    args = [chromium(), *FLAGS, f"--user-data-dir={out / 'profile'}", "--dump-dom", url]
-    if size:
-        args.insert(-2, f"--window-size={size}")
-    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    dom = parse(result.stdout)
+    dom = parse(dump_dom(page, out / "profile", "drill=" + "/".join(quote(s, safe="") for s in selection), size))
     assert dom.find("body")[0].attrs.get("data-drilled") == "1"
     body = dom.by_id("drill-table").find("tbody")[0]
     shown = [(tr.attrs["data-id"], [td.text for td in tr.iter("td")]) for tr in body.iter("tr")]
@@ -102,11 +95,10 @@ def test_the_page_fits_a_phone(report, tmp_path):
     html = report.read_text()
     end = html.rindex("</body>")  # the last one: the inlined Vega bundle holds the string too
     page.write_text(html[:end] + probe + html[end:])
-    result = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'p'}", "--window-size=420,900",
-                             "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
-    body = parse(result.stdout).find("body")[0]
+    dom = parse(dump_dom(page, tmp_path / "p", size="420,900"))
+    body = dom.find("body")[0]
     assert int(body.attrs["data-width"]) <= 500 and body.attrs["data-sticking"] == ""
-    assert [s for s in parse(result.stdout).by_id("chart-matrix").iter("svg")]  # drawn when measured
+    assert [s for s in dom.by_id("chart-matrix").iter("svg")]  # drawn when measured
 
 
 def test_the_embedded_sample_is_bounded(tmp_path, scored):
@@ -116,18 +108,6 @@ def test_the_embedded_sample_is_bounded(tmp_path, scored):
     written = build(ReportSettings(db=str(scored), out=str(tmp_path), min_support=1, quiet=True))
     dom = parse(dom_after_scripts(written["html"], tmp_path))
     assert dom.by_id("drill").attrs.get("hidden") is not None  # closed until something is clicked
-
-
-def filtered(page: Path, out: Path, **chosen: str):
-    """The DOM after opening ``page#filter=key/value&...``, which sets the global filters the way a
-    person does (choose, then the change event) once the charts are drawn."""
-    url = page.resolve().as_uri() + "#filter=" + "&".join(f"{k}/{quote(v, safe='')}" for k, v in chosen.items())
-    result = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={out / 'profile'}", "--dump-dom", url],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    dom = parse(result.stdout)
-    assert dom.find("body")[0].attrs.get("data-filter-ready") == "1"
-    return dom
 
 
 def test_choosing_a_sender_recounts_the_headline_and_the_matrix(report, scored, tmp_path):

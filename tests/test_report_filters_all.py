@@ -9,9 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import subprocess
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -22,7 +20,7 @@ from echoroom.report.settings import ReportSettings
 from echoroom.report.view import context
 
 import report_fixtures as F
-from browser import FLAGS, chromium
+from browser import dump_dom, filtered
 from helpers import rows
 from html_dom import parse
 
@@ -39,18 +37,6 @@ def scored(tmp_path_factory, lens_root) -> Path:
 def report(tmp_path_factory, scored) -> Path:
     out = tmp_path_factory.mktemp("filters-report")
     return build(ReportSettings(db=str(scored), out=str(out), min_support=1, top=50, quiet=True))["html"]
-
-
-def filtered(page: Path, out: Path, **chosen: str):
-    """The DOM after opening ``page#filter=key/value&...``: the filters chosen the way a person
-    chooses them, the charts redrawn."""
-    url = page.resolve().as_uri() + "#filter=" + "&".join(f"{k}/{quote(v, safe='')}" for k, v in chosen.items())
-    result = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={out / 'profile'}", "--dump-dom", url],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    dom = parse(result.stdout)
-    assert dom.find("body")[0].attrs.get("data-filter-ready") == "1"
-    return dom
 
 
 def table(dom, ident: str) -> list[list[str]]:
@@ -192,9 +178,7 @@ def test_clearing_the_filters_puts_the_whole_report_back(report, tmp_path):
     html = report.read_text()
     end = html.rindex("</body>")
     page.write_text(html[:end] + probe + html[end:])
-    result = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'p'}", "--dump-dom",
-                             page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
-    body = parse(result.stdout).find("body")[0]
+    body = parse(dump_dom(page, tmp_path / "p")).find("body")[0]
     assert body.attrs.get("data-changed") == "true" and body.attrs.get("data-restored") == "true", body.attrs
 
 
