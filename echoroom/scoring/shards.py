@@ -131,22 +131,26 @@ def load_run(plan: Plan, db: Path, versions: dict[str, str], seconds: float, kee
     if len(shards) != plan.units:
         raise RuntimeError(f"{run_dir}: {len(shards)} shards for {plan.units} units; a process did not "
                            "finish its share. Run the same command again to complete the run.")
+    checked: dict = {}  # the shards' checks and counts, read once even when the load runs twice
     try:
-        counts = load_shards(plan, db, versions, seconds, shards, LOAD_MEMORY)
+        counts = load_shards(plan, db, versions, seconds, shards, LOAD_MEMORY, checked)
     except duckdb.OutOfMemoryException:  # rolled back, nothing stored: the same load, unbounded
         print(f"the load needed more than {LOAD_MEMORY} of DuckDB memory at once; loading again without "
               "that limit", flush=True)
-        counts = load_shards(plan, db, versions, seconds, shards, None)
+        counts = load_shards(plan, db, versions, seconds, shards, None, checked)
     if not keep_shards:
         shutil.rmtree(run_dir, ignore_errors=True)
     return counts
 
 
 def load_shards(plan: Plan, db: Path, versions: dict[str, str], seconds: float, shards: list[str],
-                memory_limit: str | None) -> dict:
+                memory_limit: str | None, checked: dict) -> dict:
+    """One try at the load: ``checked`` holds ``shard_counts`` once a try has computed them."""
     con = store.connect(db, memory_limit=memory_limit)
     try:
-        counts = shard_counts(con, shards, Path(plan.run_dir), plan)
+        if not checked:
+            checked.update(shard_counts(con, shards, Path(plan.run_dir), plan))
+        counts = dict(checked)
         con.begin()
         before = con.execute("SELECT count(*) FROM predictions").fetchone()[0]
         # In slices of one transaction: an INSERT ... ON CONFLICT over every shard at once peaked
