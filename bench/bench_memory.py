@@ -2,7 +2,7 @@
 the scoring job memory peaks as the corpus grows.
 
     python bench/bench_memory.py [--n=200] [--score-mb=10] [--ingest-mb=400]
-    python bench/bench_memory.py --phases --sizes=20000,200000 [--real-units=20]
+    python bench/bench_memory.py --phases --sizes=20000,200000 [--real-units=20] [--compare-load]
 
 Scoring: the scoring job (``python -m jobs.score``, one process) over a corpus of ``n`` chat
 messages, then over the same corpus plus one message of ``score-mb`` MB. Goal: under 1.2 GB.
@@ -16,7 +16,10 @@ with the peak RSS of each phase: setup (model, corpus check, plan), scoring (eve
 the phases are told apart by the job's own lines (the plan line, the last unit's line, the finished
 line). ``--real-units=K`` scores the first K units with the lenses and gives the rest fixed readings,
 so the load of a large run can be measured on a slow machine: scoring's memory stops growing within
-~20 units (docs/scoring.md, "Memory"); every message is still stored.
+~20 units (docs/scoring.md, "Memory"); every message is still stored. ``--compare-load`` runs each
+size twice, the baseline first: the load under a fixed 128MB (``LOAD_BYTES_PER_MESSAGE=0``), which
+falls back to no limit when a large load needs more, then the load as shipped (a limit that grows
+with the messages loaded), and prints the ratio of their load-phase peaks.
 """
 
 from __future__ import annotations
@@ -126,10 +129,13 @@ def fixed_readings_after(real_units: int) -> None:
     Scorer.read = read
 
 
-def phases_child(n: int, real_units: int | None) -> None:
+def phases_child(n: int, real_units: int | None, load_bytes: int | None = None) -> None:
     """One size: write the corpus in slices, score it, print the peak RSS of each phase as JSON."""
+    from echoroom.scoring import shards
     from jobs import score as job
 
+    if load_bytes is not None:
+        shards.LOAD_BYTES_PER_MESSAGE = load_bytes
     if real_units is not None:
         fixed_readings_after(real_units)
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,23 +156,39 @@ def phases_child(n: int, real_units: int | None) -> None:
                           "seconds": time.perf_counter() - t0}))
 
 
-def phases(sizes: list[int], real_units: int | None) -> None:
+def phases_run(n: int, real_units: int | None, load_bytes: int | None = None) -> dict:
+    cmd = [sys.executable, __file__, f"--phases-child={n}"]
+    cmd += [f"--real-units={real_units}"] if real_units is not None else []
+    cmd += [f"--load-bytes={load_bytes}"] if load_bytes is not None else []
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if res.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{res.stderr[-3000:]}")
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out["fell_back"] = "loading again without that limit" in res.stdout
+    peak = out["phases"]
+    again = " (over its limit: loaded again unbounded)" if out["fell_back"] else ""
+    print(f"  {n:>8} messages: setup {peak.get('setup', 0):5.0f} MiB, scoring {peak.get('scoring', 0):5.0f} MiB, "
+          f"load {peak.get('load', 0):5.0f} MiB{again}; "
+          f"job peak {out['peak_rss_mib']:5.0f} MiB ({out['seconds']:.0f} s)", flush=True)
+    return out
+
+
+def phases(sizes: list[int], real_units: int | None, compare_load: bool) -> None:
     print(f"the scoring job by phase, one process, default settings"
           f"{f'; units after the first {real_units} read as fixed values' if real_units is not None else ''}:")
     out = {}
     for n in sizes:
-        cmd = [sys.executable, __file__, f"--phases-child={n}"]
-        cmd += [f"--real-units={real_units}"] if real_units is not None else []
-        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        if res.returncode:
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{res.stderr[-3000:]}")
-        out[n] = json.loads(res.stdout.strip().splitlines()[-1])
-        peak = out[n]["phases"]
-        print(f"  {n:>8} messages: setup {peak.get('setup', 0):5.0f} MiB, scoring {peak.get('scoring', 0):5.0f} MiB, "
-              f"load {peak.get('load', 0):5.0f} MiB; job peak {out[n]['peak_rss_mib']:5.0f} MiB "
-              f"({out[n]['seconds']:.0f} s)", flush=True)
+        if compare_load:
+            print("  baseline, the load under a fixed 128MB:")
+            base = phases_run(n, real_units, load_bytes=0)
+            print("  as shipped, the load's limit grows with its messages:")
+        out[n] = phases_run(n, real_units)
+        if compare_load:
+            print(f"  load phase peak, shipped vs baseline: {out[n]['phases']['load'] / base['phases']['load']:.3f}x; "
+                  f"job peak {out[n]['peak_rss_mib'] / base['peak_rss_mib']:.3f}x")
     small, large = min(sizes), max(sizes)
-    print(f"  peak RSS {large} vs {small}: {out[large]['peak_rss_mib'] / out[small]['peak_rss_mib']:.3f}x")
+    if small != large:
+        print(f"  peak RSS {large} vs {small}: {out[large]['peak_rss_mib'] / out[small]['peak_rss_mib']:.3f}x")
 
 
 def main() -> None:
@@ -177,12 +199,15 @@ def main() -> None:
     parser.add_argument("--phases", action="store_true", help="the scoring job's peak RSS by phase, per size")
     parser.add_argument("--sizes", default="20000,200000", help="--phases: corpus sizes, comma-separated")
     parser.add_argument("--real-units", type=int, help="--phases: units scored by the lenses (default: all)")
+    parser.add_argument("--compare-load", action="store_true",
+                        help="--phases: each size also with the load under a fixed 128MB (the baseline)")
     parser.add_argument("--phases-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--load-bytes", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phases_child:
-        return phases_child(args.phases_child, args.real_units)
+        return phases_child(args.phases_child, args.real_units, args.load_bytes)
     if args.phases:
-        return phases([int(x) for x in args.sizes.split(",")], args.real_units)
+        return phases([int(x) for x in args.sizes.split(",")], args.real_units, args.compare_load)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         print(f"scoring ({args.n} messages; one process):")

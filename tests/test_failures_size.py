@@ -80,7 +80,8 @@ def test_a_load_that_outgrows_its_duckdb_memory_runs_again_unbounded(tmp_path, l
 
     path = write_corpus(tmp_path / "c.parquet", 300)
     db = tmp_path / "db.duckdb"
-    monkeypatch.setattr(shards, "LOAD_MEMORY", "1MB")  # too little for any load
+    monkeypatch.setattr(shards, "LOAD_MEMORY", 2**20)  # too little for any load
+    monkeypatch.setattr(shards, "LOAD_BYTES_PER_MESSAGE", 0)
     counts = job.main([f"--inputs={path}", f"--db={db}", f"--lenses={lens_root}", "--progress=false",
                        "--chunk_rows=100"])
     assert "the load needed more than 1MB of DuckDB memory at once; loading again without that limit" in (
@@ -88,3 +89,49 @@ def test_a_load_that_outgrows_its_duckdb_memory_runs_again_unbounded(tmp_path, l
     assert counts["scored"] == 300 and counts["inserted"] == 600
     assert_exactly_once(db, 300)
     assert rows(db, "SELECT status FROM runs") == [("finished",)]
+
+
+def test_a_load_that_runs_out_of_memory_at_commit_leaves_the_file_as_it_was(tmp_path):
+    """DuckDB may run out of its memory limit only when committing: it then reports a failed
+    commit (not an OutOfMemoryException) and invalidates the database for that connection. The
+    load must see that as "out of memory" too, and the file, opened again, must hold nothing of
+    it, so a second try with more memory loads everything once. A ladder of limits finds both kinds of
+    failure (while inserting, then while committing) whatever the machine's thread count."""
+    import duckdb
+
+    from echoroom import store
+    from echoroom.scoring.shards import out_of_memory
+
+    from helpers import rows
+
+    insert = ("INSERT INTO messages (message_id, text) SELECT 'message-' || i, 'text ' || i FROM range(20000) t(i);"
+              "INSERT INTO predictions (message_id, lens, lens_version, run_id, status, truncated) "
+              "SELECT 'message-' || i, lens, lens || '-v1', 'run', 'scored', false "
+              "FROM range(20000) t(i), (VALUES ('author'), ('reader')) v(lens)")
+    db = tmp_path / "db.duckdb"
+    store.connect(db).close()
+    failed = []  # the stage each limit failed at, smallest limit first
+    for mb in range(4, 64):
+        con = store.connect(db, memory_limit=f"{mb}MB")
+        stage = "insert"
+        try:
+            con.begin()
+            con.execute(insert)
+            stage = "commit"
+            con.commit()
+            break
+        except duckdb.Error as exc:
+            assert out_of_memory(exc), exc
+            failed.append(stage)
+            try:
+                con.rollback()
+            except duckdb.Error:
+                pass  # after a failed commit the connection's database is invalidated
+        finally:
+            con.close()
+        assert rows(db, "SELECT count(*) FROM messages") == [(0,)]
+    else:
+        raise AssertionError("no limit up to 63MB was enough")
+    assert "commit" in failed, f"no limit made the commit fail: {failed}"
+    assert rows(db, "SELECT count(*) FROM messages") == [(20000,)]
+    assert rows(db, "SELECT count(*) FROM predictions") == [(40000,)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -34,9 +35,15 @@ from echoroom.scoring.guard import LOST_AFTER, PeerLost, Pulse
 LOAD_ROWS = 4096  # shard rows per INSERT statement of the load (at least one shard)
 # DuckDB's buffer pool during the load. Unbounded, it keeps every block the load reads or writes
 # (up to 80% of RAM), so the load's peak grew with the database: at 200k messages 269 MiB for the
-# load alone, 195 MiB with this limit (docs/scoring.md, "Memory"). A load that needs more pinned at
-# once (its indexes, on a large database) fails with OutOfMemoryException and runs again unbounded.
-LOAD_MEMORY = "128MB"
+# load alone, 195 MiB under 128MB (docs/scoring.md, "Memory"). What one transaction must hold
+# (the new keys' index entries until the commit) does grow with the messages loaded: 200k needed
+# up to 128MB, 400k up to 256MB, 1M up to 512MB (measured), so the limit is the larger of
+# LOAD_MEMORY and LOAD_BYTES_PER_MESSAGE per message. A load that still needs more fails, is
+# rolled back and runs again unbounded (``load_run``).
+LOAD_MEMORY = 128 * 2**20
+LOAD_BYTES_PER_MESSAGE = 512
+# How DuckDB words a commit that ran out of its memory limit (DuckDB 1.1-2.0).
+_NO_MEMORY = re.compile(r"(could not|failed to) allocate|failed to pin|out of memory", re.IGNORECASE)
 
 
 @dataclass
@@ -132,15 +139,33 @@ def load_run(plan: Plan, db: Path, versions: dict[str, str], seconds: float, kee
         raise RuntimeError(f"{run_dir}: {len(shards)} shards for {plan.units} units; a process did not "
                            "finish its share. Run the same command again to complete the run.")
     checked: dict = {}  # the shards' checks and counts, read once even when the load runs twice
+    limit = load_memory(plan.corpus.rows)
     try:
-        counts = load_shards(plan, db, versions, seconds, shards, LOAD_MEMORY, checked)
-    except duckdb.OutOfMemoryException:  # rolled back, nothing stored: the same load, unbounded
-        print(f"the load needed more than {LOAD_MEMORY} of DuckDB memory at once; loading again without "
-              "that limit", flush=True)
+        counts = load_shards(plan, db, versions, seconds, shards, f"{limit // 2**20}MB", checked)
+    except duckdb.Error as exc:  # rolled back, nothing stored: the same load, unbounded
+        if not out_of_memory(exc):
+            raise
+        print(f"the load needed more than {limit // 2**20}MB of DuckDB memory at once; loading again "
+              "without that limit", flush=True)
         counts = load_shards(plan, db, versions, seconds, shards, None, checked)
     if not keep_shards:
         shutil.rmtree(run_dir, ignore_errors=True)
     return counts
+
+
+def load_memory(messages: int) -> int:
+    """Bytes of DuckDB memory the load of ``messages`` messages runs under."""
+    return max(LOAD_MEMORY, LOAD_BYTES_PER_MESSAGE * messages)
+
+
+def out_of_memory(exc: duckdb.Error) -> bool:
+    """Whether the load failed for want of memory: while inserting (OutOfMemoryException) or while
+    committing, which DuckDB reports as a failed commit that invalidates the connection's database
+    (a TransactionException or FatalException; the file keeps what it had: tests/test_failures_size.py)."""
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return True
+    failed_commit = isinstance(exc, (duckdb.TransactionException, duckdb.FatalException))
+    return failed_commit and _NO_MEMORY.search(str(exc)) is not None
 
 
 def load_shards(plan: Plan, db: Path, versions: dict[str, str], seconds: float, shards: list[str],
