@@ -69,6 +69,7 @@ class Settings:
     sarcasm_epochs: float = 3.0
     # what the lenses read: echoroom.lenses.text ("emoji_names": emoji written as their names)
     text_prep: str = "emoji_names"
+    emoji_only: bool = False            # each emoji-bearing author example again as its emoji alone (docs/training.md)
     # model and optimisation
     lora_r: int = 16
     lora_alpha: float = 32.0

@@ -18,8 +18,10 @@
 WITH scoped AS (SELECT * FROM in_scope($start, $end, $conversation, $channel, $sender)),
 tokens AS (
     SELECT shifted,
-           list_filter(regexp_split_to_array(lower(coalesce(text, '')), '[^\p{L}\p{N}'']+'),
-                       lambda w: length(w) >= 2 AND regexp_matches(w, '\p{L}')) AS words
+           -- Runs of letters, digits and apostrophes holding a letter, in one regex pass (a
+           -- split, then a regex test of every piece, took 1.5x as long at 1M messages).
+           list_filter(regexp_extract_all(lower(coalesce(text, '')), '[\p{L}\p{N}'']*\p{L}[\p{L}\p{N}'']*'),
+                       lambda w: length(w) >= 2) AS words
     FROM scoped
 ),
 docs AS (

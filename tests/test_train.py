@@ -78,3 +78,14 @@ def test_length_grouped_batches_cover_each_example_once_with_little_padding():
     assert padding(first) < 1.15 < 1.5 < padding(shuffled)
     # the same seed gives the same batches: training stays reproducible
     assert list(LengthGroupedBatches(lengths, batch_size=8, seed=13, window=10)) == first
+
+
+def test_emoji_only_examples_repeat_each_emoji_bearing_example_with_its_targets():
+    from echoroom.lenses.tasks import with_emoji_only
+
+    texts = ["thanks so much ❤️", "no emoji here", "haha 😂 that was 😂 good 👍🏻"]
+    targets = np.eye(3, dtype=np.float32)
+    out_texts, out_targets = with_emoji_only(texts, targets)
+    assert out_texts == texts + ["❤️", "😂😂👍🏻"]  # the skin tone stays with its emoji
+    np.testing.assert_array_equal(out_targets, targets[[0, 1, 2, 0, 2]])
+    assert with_emoji_only(["plain"], targets[:1])[0] == ["plain"]

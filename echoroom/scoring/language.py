@@ -91,8 +91,10 @@ class LanguageDetector:
     def language(self, text: str) -> str:
         """The language of one non-empty text under the rule: a code, or ``und``."""
         text = text[:MAX_CHARS]
+        if not enough_letters(text):  # und whatever the detector says: not worth asking it
+            return UNDETERMINED
         top, _ = self.model.classify(text)
-        if top == NO_LANGUAGE or not enough_letters(text):
+        if top == NO_LANGUAGE:
             return UNDETERMINED
         if top in self.languages:
             return top
