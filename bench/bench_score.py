@@ -128,15 +128,24 @@ def speed(args) -> None:
     score_like_the_job(plain, texts)
     results["ours fp32 without scale heads"] = time.perf_counter() - t0
 
-    # The fast path against fp32, interleaved and best of 3: on a shared machine one pass of each can
-    # differ by 2x for reasons of its own. Quality on the official test sets: bench/fast_path.py.
-    # The fast path runs at its own token budget (--batch-tokens sets fp32's): bf16 wants larger batches.
+    # The baseline, fp32 and the fast path, best of 3 passes each, each path's passes one after the
+    # other: a single pass can differ by 1.2x (the baseline) to 2x for reasons of its own, and the
+    # first pass of a path pays its kernels' creation (the baseline's did, alone, until 2026-11-27:
+    # that gave it 55-66 msg/s against 77 msg/s warm). Passes of different paths are not
+    # interleaved because oneDNN's kernel cache is small (ONEDNN_PRIMITIVE_CACHE_CAPACITY, see
+    # scorer.py): the pipelines' kernels would evict bf16's between its passes, which a scoring job
+    # never does. Quality on the official test sets: bench/fast_path.py. The fast path runs at its
+    # own token budget (--batch-tokens sets fp32's): bf16 wants larger batches.
     fast = Scorer(LensSet(default_lens_folders(args.lenses)), precision="bf16")
     score_like_the_job(fast, texts[:64])
-    for _ in range(3):
-        for label, scorer in (("ours fp32", fp32), ("ours fast path (--precision=bf16)", fast)):
+    baseline = "baseline: 2 pipelines, batch 32"
+    for label, run in ((baseline, lambda: [p(texts, batch_size=32, truncation=True, max_length=limit)
+                                           for p in pipes.values()]),
+                       ("ours fp32", lambda: score_like_the_job(fp32, texts)),
+                       ("ours fast path (--precision=bf16)", lambda: score_like_the_job(fast, texts))):
+        for _ in range(3):
             t0 = time.perf_counter()
-            score_like_the_job(scorer, texts)
+            run()
             results[label] = min(results.get(label, np.inf), time.perf_counter() - t0)
     ours_fast = score_like_the_job(fast, texts)
 

@@ -24,3 +24,14 @@ def test_preparations_are_named():
     assert prepare(["a 🎉"], "emoji_names") == ["a party popper"]
     with pytest.raises(ValueError, match="unknown text preparation 'lower'"):
         prepare(["x"], "lower")
+
+
+def test_the_quick_check_lets_every_known_emoji_through():
+    """``emoji_names`` skips texts without a code point from ``_MAYBE_EMOJI``: no emoji may lack one."""
+    import emoji
+
+    from echoroom.lenses.text import _MAYBE_EMOJI
+
+    assert [e for e in emoji.EMOJI_DATA if not _MAYBE_EMOJI.search(e)] == []
+    assert emoji_names("1️⃣ ©") == "keycap 1 copyright"
+    assert emoji_names("plain ascii, no emoji: #1 (c)") == "plain ascii, no emoji: #1 (c)"
