@@ -126,6 +126,7 @@ def score_units(plan: Plan, scorer: Scorer, rank: int, world: int, progress: boo
         if len(done):
             table = table.filter(pc.invert(pc.is_in(table.column("message_id"), value_set=done)))
         write_atomic(predict_table(scorer, table), run_dir / f"{unit.name}.parquet")
+        trim()  # each unit's freed blocks back to the kernel: else the peak crept up over a run
         written += table.num_rows
         seen += unit.rows
         bar.update(unit.rows)
@@ -147,6 +148,11 @@ def release_memory() -> None:
     its arenas, so peak RSS grew with the corpus (docs/scoring.md, "Memory")."""
     language.identifier.cache_clear()  # the next run in this process loads it again (~1 s)
     gc.collect()
+    trim()
+
+
+def trim() -> None:
+    """Hand the blocks glibc keeps in its arenas after frees back to the kernel (a few ms)."""
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None).malloc_trim(0)
