@@ -37,13 +37,18 @@ def task_key(name: str, split: str, s) -> str:
 def load_task(name: str, split: str, s) -> tuple[list[str], np.ndarray]:
     """(prepared texts, targets): emotion targets (n, 10) for author/reader, standardisation
     aside the raw scale targets for emobank (n, 4: writer V, A, reader V, A) and sarcasm (n, 1)."""
+    texts, targets = examples(name, split, s)
+    if name == "author" and split == "train" and s.emoji_only:
+        texts, targets = with_emoji_only(texts, targets)
+    return prepare(texts, s.text_prep), targets
+
+
+def examples(name: str, split: str, s) -> tuple[list[str], np.ndarray]:
+    """A task's texts as stored (not prepared) and their targets, from --prepared_dir or the data."""
     if s.prepared_dir and name in ("author", "reader"):
         import pyarrow.parquet as pq
         table = pq.read_table(Path(s.prepared_dir) / f"{task_key(name, split, s)}.parquet")
-        texts, targets = table["text"].to_pylist(), np.array(table["target"].to_pylist(), dtype=np.float32)
-        if name == "author" and split == "train" and s.emoji_only:
-            texts, targets = with_emoji_only(texts, targets)
-        return prepare(texts, s.text_prep), targets
+        return table["text"].to_pylist(), np.array(table["target"].to_pylist(), dtype=np.float32)
     # Imported here so that a run from --prepared_dir works where polars is not installed.
     from echoroom.lenses import data as D
     root = s.data_dir or None
@@ -70,10 +75,7 @@ def load_task(name: str, split: str, s) -> tuple[list[str], np.ndarray]:
         raise ValueError(f"unknown task {name!r}")
     if s.limit:
         df = df.sample(n=min(s.limit, len(df)), seed=s.seed)
-    texts, targets = df["text"].to_list(), np.array(df["target"].to_list(), dtype=np.float32)
-    if name == "author" and split == "train" and s.emoji_only:
-        texts, targets = with_emoji_only(texts, targets)
-    return prepare(texts, s.text_prep), targets
+    return df["text"].to_list(), np.array(df["target"].to_list(), dtype=np.float32)
 
 
 def with_emoji_only(texts: list[str], targets: np.ndarray) -> tuple[list[str], np.ndarray]:
