@@ -85,15 +85,19 @@ def _optional(kind) -> bool:
     return typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
 
 
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+BOOL_WORDS = TRUE_WORDS + FALSE_WORDS
+
+
 def convert(key: str, raw: str, kind):
     """A ``--key=value`` text as the field's type."""
     if _optional(kind) and raw.lower() in ("none", "null", ""):
         return None
     kind = base_type(kind)
     if kind is bool:
-        if raw.lower() in ("1", "true", "yes", "on"):
+        if raw.lower() in TRUE_WORDS:
             return True
-        if raw.lower() in ("0", "false", "no", "off"):
+        if raw.lower() in FALSE_WORDS:
             return False
         raise SettingError(key, f"{{{key}=}}: expected true or false", {key: raw})
     try:
@@ -116,13 +120,18 @@ def parse(cls, argv: list[str]):
         if not arg.startswith("--"):
             raise ValueError(f"unexpected argument {arg!r}: settings are given as --key=value")
         key, sep, raw = arg[2:].partition("=")
-        if not sep:
-            if not args:
-                raise ValueError(f"--{key} needs a value")
-            raw = args.pop(0)
         key = key.replace("-", "_")
         if key not in fields:
             raise ValueError(f"unknown setting --{key}; known: {', '.join(sorted(fields))}")
+        if not sep:
+            # A bare switch (``--emoji_only --epochs=2``) means true, as in every other CLI; it
+            # used to swallow the next argument as its value and stop on "expected true or false".
+            if base_type(hints[key]) is bool and (not args or args[0].lower() not in BOOL_WORDS):
+                raw = "true"
+            elif not args:
+                raise ValueError(f"--{key} needs a value")
+            else:
+                raw = args.pop(0)
         values[key] = convert(key, raw, hints[key])
     return cls(**values)
 

@@ -184,3 +184,24 @@ def test_the_lenses_languages_are_one_setting_for_the_config_the_cli_and_the_job
     assert raised.value.key == "languages"
     assert cli.main(["score", "c.parquet", "--db", str(tmp_path / "x.duckdb"), "--languages", ""]) == 2
     assert "error: --languages=: no language given: expected ISO 639-1 codes" in capsys.readouterr().err
+
+
+def test_a_bare_switch_means_true_and_takes_no_value():
+    """`python -m jobs.train --emoji_only --epochs=2` used to read "--epochs=2" as the switch's value."""
+    import dataclasses
+
+    from echoroom.settings import SettingError, parse
+
+    @dataclasses.dataclass(frozen=True)
+    class Job:
+        emoji_only: bool = False
+        epochs: float = 1.5
+
+    assert parse(Job, ["--emoji_only", "--epochs=2"]) == Job(True, 2.0)
+    assert parse(Job, ["--epochs", "2", "--emoji_only"]) == Job(True, 2.0)
+    assert parse(Job, ["--emoji_only", "false"]) == Job(False, 1.5)
+    assert parse(Job, ["--emoji-only=no"]) == Job(False, 1.5)
+    with pytest.raises(SettingError, match="emoji_only.*expected true or false"):
+        parse(Job, ["--emoji_only=maybe"])
+    with pytest.raises(ValueError, match="--epochs needs a value"):
+        parse(Job, ["--epochs"])
