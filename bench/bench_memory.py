@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -91,12 +92,15 @@ class PhaseLog:
 
     def __init__(self, out, units: int):
         self.out, self.units, self.phase, self.peaks = out, units, "setup", {}
+        self.unit, self.by_unit = 0, {}  # scoring's peak while each unit was read (the curve)
 
     def write(self, text: str) -> int:
         if " units to do on " in text or ": nothing to score" in text:
             self.phase = "scoring"
         elif f": unit {self.units}/{self.units}," in text:
             self.phase = "load"
+        elif (m := re.search(r": unit (\d+)/", text)) and self.phase == "scoring":
+            self.unit = int(m.group(1))
         elif " finished in " in text:
             self.phase = "done"
         return self.out.write(text)
@@ -106,8 +110,18 @@ class PhaseLog:
 
     def sample(self) -> None:
         while True:
-            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), rss_mib())
+            rss = rss_mib()
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), rss)
+            if self.phase == "scoring":
+                self.by_unit[self.unit] = max(self.by_unit.get(self.unit, 0.0), rss)
             time.sleep(0.02)
+
+    def curve(self, points: int = 8) -> dict[int, int]:
+        """Scoring's peak so far after a few units spread over the run: a creep rises steadily,
+        an unlucky unit jumps once."""
+        done = sorted(self.by_unit)
+        marks = sorted({done[min(len(done) - 1, round(i * (len(done) - 1) / (points - 1)))] for i in range(points)})
+        return {k: round(max(v for u, v in self.by_unit.items() if u <= k)) for k in marks} if done else {}
 
 
 def fixed_readings_after(real_units: int) -> None:
@@ -152,6 +166,7 @@ def phases_child(n: int, real_units: int | None, load_bytes: int | None = None) 
             job.main([f"--inputs={path}", f"--db={tmp}/x.duckdb", "--progress=true"])
         time.sleep(0.05)
         print(json.dumps({"n": n, "phases": {k: round(v) for k, v in log.peaks.items() if k != "done"},
+                          "scoring_peak_by_unit": log.curve(),
                           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                           "seconds": time.perf_counter() - t0}))
 
@@ -170,6 +185,8 @@ def phases_run(n: int, real_units: int | None, load_bytes: int | None = None) ->
     print(f"  {n:>8} messages: setup {peak.get('setup', 0):5.0f} MiB, scoring {peak.get('scoring', 0):5.0f} MiB, "
           f"load {peak.get('load', 0):5.0f} MiB{again}; "
           f"job peak {out['peak_rss_mib']:5.0f} MiB ({out['seconds']:.0f} s)", flush=True)
+    print("    scoring's peak up to unit: " + ", ".join(f"{k}: {v}" for k, v in out["scoring_peak_by_unit"].items()),
+          flush=True)
     return out
 
 
