@@ -135,3 +135,20 @@ def test_a_load_that_runs_out_of_memory_at_commit_leaves_the_file_as_it_was(tmp_
     assert "commit" in failed, f"no limit made the commit fail: {failed}"
     assert rows(db, "SELECT count(*) FROM messages") == [(20000,)]
     assert rows(db, "SELECT count(*) FROM predictions") == [(40000,)]
+
+
+@pytest.mark.parametrize("mine", [None, "512"])
+def test_scoring_bounds_the_kernel_caches_unless_the_user_set_them(mine):
+    """Both caches grew with the corpus (docs/scoring.md, "Memory"): importing the scorer bounds them
+    before torch runs a product, and a value the user exported is kept."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LRU_CACHE_CAPACITY", "ONEDNN_PRIMITIVE_CACHE_CAPACITY")}
+    if mine:
+        env["LRU_CACHE_CAPACITY"] = mine
+    code = ("import os, echoroom.scoring.scorer; "
+            "print(os.environ['LRU_CACHE_CAPACITY'], os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == [mine or "64", "16"]

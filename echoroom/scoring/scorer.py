@@ -16,6 +16,12 @@ import warnings
 # give the speed and bound the memory. fp32 products run through MKL and are not affected.
 # It must be set before the process's first matrix product; a value set by the user wins.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")
+# PyTorch's own cache of oneDNN products in front of it (ideep's, keyed by the product's exact
+# (rows, inner, outer) sizes, 1024 by default) held the rest of the growth: each unit's last,
+# partial batches have row counts no other batch has, so new keys (~200 KB each) kept coming until
+# 1024: +204 MiB of glibc memory in use on random batch shapes, flat at 64 (2026-11-27, docs/scoring.md
+# "Memory"), at the same speed (898 and 960 msg/s at 64 against 922 and 779 at 1024, bf16, same run).
+os.environ.setdefault("LRU_CACHE_CAPACITY", "64")
 
 from types import SimpleNamespace  # noqa: E402
 
