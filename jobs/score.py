@@ -15,10 +15,6 @@ import os
 import sys
 from pathlib import Path
 
-# Before anything can run a matrix product: see echoroom/scoring/scorer.py on oneDNN's kernel cache.
-os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "16")  # the same values as there
-os.environ.setdefault("LRU_CACHE_CAPACITY", "64")
-
 if __package__ in (None, ""):  # run as a script by `accelerate launch jobs/score.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
