@@ -69,18 +69,18 @@ class Settings:
     sarcasm_epochs: float = 3.0
     # what the lenses read: echoroom.lenses.text ("emoji_names": emoji written as their names)
     text_prep: str = "emoji_names"
-    emoji_only: bool = False            # each emoji-bearing author example again as its emoji alone (docs/training.md)
+    emoji_only: bool = True             # each emoji-bearing author example again as its emoji alone (docs/training.md)
     # model and optimisation
     lora_r: int = 16
     lora_alpha: float = 32.0
     lora_dropout: float = 0.1
     full_finetune: bool = False
     max_length: int = 64
-    epochs: float = 1.5                 # passes over the (author) data
-    reader_epochs: float = 1.25         # >0: passes over the reader data instead (it is three times larger)
+    epochs: float = 1.75                # passes over the (author) data
+    reader_epochs: float = 1.2          # >0: passes over the reader data instead (it is three times larger)
     batch_size: int = 32
     group_by_length: bool = True        # similar lengths per batch: half the padded tokens (LengthGroupedBatches)
-    group_tasks: str = "reader,emobank,sarcasm"  # the tasks --group_by_length applies to (docs/training.md)
+    group_tasks: str = "author,reader,emobank,sarcasm"  # the tasks --group_by_length applies to (docs/training.md)
     lr: float = 1e-3
     head_lr: float = 3e-3
     weight_decay: float = 0.01
