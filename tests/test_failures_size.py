@@ -4,6 +4,9 @@ counting it (docs/operations.md, "Failure modes"; peak memory in bench/bench_mem
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -141,10 +144,6 @@ def test_a_load_that_runs_out_of_memory_at_commit_leaves_the_file_as_it_was(tmp_
 def test_scoring_bounds_the_kernel_caches_unless_the_user_set_them(mine):
     """Both caches grew with the corpus (docs/scoring.md, "Memory"): importing the scorer bounds them
     before torch runs a product, and a value the user exported is kept."""
-    import os
-    import subprocess
-    import sys
-
     env = {k: v for k, v in os.environ.items() if k not in ("LRU_CACHE_CAPACITY", "ONEDNN_PRIMITIVE_CACHE_CAPACITY")}
     if mine:
         env["LRU_CACHE_CAPACITY"] = mine
