@@ -67,6 +67,7 @@ class Settings:
     scales: bool = True
     scale_epochs: float = 1.5
     sarcasm_epochs: float = 3.0
+    sarcasm_background: int = 0         # everyday lines (GoEmotions, DailyDialog) as non-sarcastic (docs/training.md)
     # what the lenses read: echoroom.lenses.text ("emoji_names": emoji written as their names)
     text_prep: str = "emoji_names"
     emoji_only: bool = True             # each emoji-bearing author example again as its emoji alone (docs/training.md)
@@ -105,6 +106,8 @@ class Settings:
             raise ValueError(f"--label_policy={self.label_policy}: expected fold or drop")
         if self.reader_text not in READER_TEXTS:
             raise ValueError(f"--reader_text={self.reader_text}: expected one of {READER_TEXTS}")
+        if self.sarcasm_background < 0:
+            raise ValueError(f"--sarcasm_background={self.sarcasm_background}: expected 0 or more lines")
         if self.dailydialog_repeat < 1:
             raise ValueError(f"--dailydialog_repeat={self.dailydialog_repeat}: expected 1 or more")
         if not 0 <= self.reader_neutral_fraction < 1:

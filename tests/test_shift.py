@@ -121,6 +121,20 @@ def test_sarcasm_splits_are_fixed_disjoint_and_rephrases_train_only():
         D.sarcasm("test")
 
 
+def test_sarcasm_background_is_seeded_everyday_training_text_marked_not_sarcastic():
+    lines = D.sarcasm_background(201, seed=13)
+    assert len(lines) == 201 and set(lines["sarcastic"].to_list()) == {0}
+    assert lines["source"].value_counts().sort("source").rows() == [("dailydialog", 100), ("goemotions", 101)]
+    assert lines["id"].n_unique() == 201
+    assert lines.equals(D.sarcasm_background(201, seed=13))  # a seeded choice: the same run, the same lines
+    assert not lines.equals(D.sarcasm_background(201, seed=14))
+    # only training splits: nothing that an evaluation reads
+    chat = set(lines.filter(lines["source"] == "dailydialog")["id"].to_list())
+    assert chat <= set(D.dailydialog("train")["id"].to_list())
+    comments = {i.removeprefix("ge-") for i in lines.filter(lines["source"] == "goemotions")["id"].to_list()}
+    assert not comments & set(D.goemotions("test")["id"].to_list()) and not comments & set(D.goemotions("dev")["id"].to_list())
+
+
 def test_emobank_has_both_perspectives_and_no_test_split():
     dev = D.emobank("dev")
     assert len(dev) == 1000 and {"writer_V", "reader_V", "writer_A", "reader_A"} <= set(dev.columns)

@@ -43,6 +43,8 @@ def test_settings_reject_unknown_keys_and_bad_values():
         S.parse(Settings, ["--lenses=writer"])
     with pytest.raises(ValueError, match="--reader_text=tweets"):
         S.parse(Settings, ["--reader_text=tweets"])
+    with pytest.raises(ValueError, match=r"--sarcasm_background=-1: expected 0 or more lines"):
+        S.parse(Settings, ["--sarcasm_background=-1"])
 
 
 @pytest.mark.slow

@@ -264,3 +264,22 @@ def sarcasm(split: str, *, rephrases: bool = True, root: str | os.PathLike | Non
             pl.format("isarcasm-{}-rephrase", pl.col("row")).alias("id"), pl.col("rephrase").alias("text"),
             pl.lit(0, pl.Int8).alias("sarcastic"), pl.lit("rephrase").alias("source"))])
     return posts
+
+
+def sarcasm_background(n: int, *, seed: int = 0, root: str | os.PathLike | None = None) -> pl.DataFrame:
+    """``n`` everyday lines as non-sarcastic sarcasm examples: id, text, sarcastic (0), source.
+
+    iSarcasmEval's sarcastic posts are often thanks or praise said bitterly, and its other posts are
+    rarely thanks at all, so a head trained on it alone reads every short thank-you as 0.4-0.6
+    sarcastic (docs/evaluation.md). Half are GoEmotions train comments, half DailyDialog train
+    utterances (a seeded choice). Nobody labelled them for sarcasm: they are negatives because
+    sarcasm is rare in them, a weak label (docs/training.md).
+    """
+    half = n // 2
+    comments = _read(data_dir(root) / "goemotions" / f"{GOEMOTIONS_SPLITS['train']}.parquet")
+    comments = comments.sample(n=min(n - half, len(comments)), seed=seed).select(
+        pl.format("ge-{}", pl.col("id")).alias("id"), "text", pl.lit("goemotions").alias("source"))
+    chat = dailydialog("train", root=root)
+    chat = chat.sample(n=min(half, len(chat)), seed=seed).select("id", "text", pl.lit("dailydialog").alias("source"))
+    return pl.concat([comments, chat]).select(
+        "id", "text", pl.lit(0, pl.Int8).alias("sarcastic"), "source")

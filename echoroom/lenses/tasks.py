@@ -70,6 +70,9 @@ def examples(name: str, split: str, s) -> tuple[list[str], np.ndarray]:
         df = df.with_columns(target=np_list(df.select(*EMOBANK_COLUMNS["author"], *EMOBANK_COLUMNS["reader"])))
     elif name == "sarcasm":
         df = D.sarcasm("train" if split == "train" else "tune", root=root)
+        if split == "train" and s.sarcasm_background:
+            import polars as pl
+            df = pl.concat([df, D.sarcasm_background(s.sarcasm_background, seed=s.seed, root=root)])
         df = df.with_columns(target=np_list(df.select("sarcastic")))
     else:
         raise ValueError(f"unknown task {name!r}")
