@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> dict:
         metrics["shift"] |= scales["shift"]
         metrics["shift"]["goemotions_test_flagged"] = flagged(
             both["author"], both["reader"], both["author_valence"] - both["reader_valence"], both["author_sarcasm"],
-            infos["author"].shift)
+            infos["author"].shift, labels=y)
         e, q, sh = scales["emobank_dev"], scales["sarcasm_dev"], scales["shift"]
         print(f"EmoBank dev (n={e['n']}): r author valence {e['author_valence_r']:.3f} arousal "
               f"{e['author_arousal_r']:.3f}, reader valence {e['reader_valence_r']:.3f} arousal "
@@ -226,6 +226,9 @@ def main(argv: list[str] | None = None) -> dict:
               f"shift score AUC: sarcastic {sh['sarcasm_dev']['auc_shift_score']:.3f} (JSD "
               f"{sh['sarcasm_dev']['auc_js_divergence']:.3f}), large gap {sh['emobank_dev']['auc_shift_score']:.3f} "
               f"(JSD {sh['emobank_dev']['auc_js_divergence']:.3f})", flush=True)
+        by_label = metrics["shift"]["goemotions_test_flagged"]["shifted_by_label"]
+        print("GoEmotions test flagged shifted, by label: " + ", ".join(
+            f"{k} {v['shifted']:.1%} of {v['n']}" for k, v in by_label.items()), flush=True)
 
     # --- baselines ---
     if s.baselines:

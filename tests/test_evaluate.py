@@ -36,3 +36,7 @@ def test_evaluation_reproduces_committed_sample_metrics(tmp_path):
         committed["shift"]["sarcasm_dev"]["auc_shift_score"], abs=0.02)
     flagged = got["shift"]["goemotions_test_flagged"]
     assert sum(flagged["kind_share"].values()) == pytest.approx(1.0)
+    by_label = flagged["shifted_by_label"]
+    assert sum(v["n"] for v in by_label.values()) == flagged["n"]
+    assert sum(v["n"] * v["shifted"] for v in by_label.values()) == pytest.approx(flagged["now_shifted"] * flagged["n"])
+    assert 0 <= by_label["neutral"]["mean_sarcasm"] <= 1

@@ -98,13 +98,21 @@ def scales_and_shift(lenses, root=None, sample: int = 0, batch_size: int = 64,
 
 
 def flagged(author: np.ndarray, reader: np.ndarray, valence_gap, sarcasm, model: dict | None,
-            threshold: float = shift.DEFAULT_THRESHOLD) -> dict:
-    """Share of messages flagged before (top emotions differ) and now (score >= threshold), per kind."""
+            threshold: float = shift.DEFAULT_THRESHOLD, labels: np.ndarray | None = None) -> dict:
+    """Share of messages flagged before (top emotions differ) and now (score >= threshold), per kind;
+    with ``labels`` (each message's true emotion index) also per emotion, since a flag that fires on
+    most sincere messages of one emotion means nothing for that emotion."""
     x = shift.features(author, reader, valence_gap, sarcasm)
     score = shift.score(x, model)
     flag = score >= threshold
     kinds = np.array([shift.kind(LABELS[a], LABELS[r]) for a, r in zip(author.argmax(1), reader.argmax(1))])
-    return {"n": len(author), "before_emotions_differ": _rate(x[:, 1] > 0), "now_shifted": _rate(flag),
-            "shifted_by_threshold": {f"{t:.1f}": _rate(score >= t) for t in SWEEP},
-            "kind_share": {k: _rate(kinds == k) for k in shift.KINDS},
-            "shifted_by_kind": {k: _rate(flag & (kinds == k)) for k in shift.KINDS}}
+    out = {"n": len(author), "before_emotions_differ": _rate(x[:, 1] > 0), "now_shifted": _rate(flag),
+           "shifted_by_threshold": {f"{t:.1f}": _rate(score >= t) for t in SWEEP},
+           "kind_share": {k: _rate(kinds == k) for k in shift.KINDS},
+           "shifted_by_kind": {k: _rate(flag & (kinds == k)) for k in shift.KINDS}}
+    if labels is not None:
+        out["shifted_by_label"] = {
+            LABELS[i]: {"n": int((labels == i).sum()), "shifted": _rate(flag[labels == i]),
+                        "mean_sarcasm": float(np.nanmean(sarcasm[labels == i])) if sarcasm is not None else None}
+            for i in range(len(LABELS)) if (labels == i).any()}
+    return out
