@@ -35,6 +35,24 @@ def test_committed_lenses_are_compact():
         assert read_lens_info(folder).labels == list(LABELS)
     card = (DEFAULT_LENSES_DIR / "reader" / "MODEL_CARD.md").read_text()
     assert "CC BY-NC 4.0" in card
+    # the author lens shares its adapter with the reader lens, so it inherits the reader data's terms
+    author = (DEFAULT_LENSES_DIR / "author" / "MODEL_CARD.md").read_text()
+    assert re.search(r"Licence: non-commercial.*EmpatheticDialogues, CC BY-NC 4.0.*CC BY-NC-SA 4.0", author, re.S)
+
+
+def test_model_card_names_the_sarcasm_background(tmp_path):
+    import dataclasses
+    import json
+
+    from jobs.evaluate import model_cards
+
+    metrics = json.loads((Path(__file__).parents[1] / "docs" / "evaluation" / "metrics.json").read_text())
+    info = read_lens_info(DEFAULT_LENSES_DIR / "author")
+    infos = {"author": dataclasses.replace(info, settings={**info.settings, "sarcasm_background": 1000})}
+    model_cards({"author": tmp_path}, metrics, infos, {"author": "author-test"}, shared=False, sample=0)
+    card = (tmp_path / "MODEL_CARD.md").read_text()
+    assert "1000 everyday lines as non-sarcastic" in card
+    assert "The adapter also learnt from DailyDialog (CC BY-NC-SA 4.0)" in card
 
 
 def test_both_lenses_read_unambiguous_sentences(lenses):
