@@ -67,7 +67,7 @@ class Settings:
     scales: bool = True
     scale_epochs: float = 1.5
     sarcasm_epochs: float = 3.0
-    sarcasm_background: int = 0         # everyday lines (GoEmotions, DailyDialog) as non-sarcastic (docs/training.md)
+    sarcasm_background: int = 3000      # everyday lines (GoEmotions, DailyDialog) as non-sarcastic (docs/training.md)
     # what the lenses read: echoroom.lenses.text ("emoji_names": emoji written as their names)
     text_prep: str = "emoji_names"
     emoji_only: bool = True             # each emoji-bearing author example again as its emoji alone (docs/training.md)

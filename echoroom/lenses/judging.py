@@ -21,7 +21,7 @@ from echoroom.lenses import data as D
 from echoroom.lenses import shift
 from echoroom.lenses.metrics import bootstrap_interval, pearson
 
-SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7)
+SWEEP = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7)
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
@@ -90,7 +90,7 @@ def scales_and_shift(lenses, root=None, sample: int = 0, batch_size: int = 64,
                         "shifted_rate_small_gap": _rate(sb[large == 0] >= threshold)},
         "weights": model,
         # What another default would do: the flagged share in each group, per threshold.
-        "threshold_sweep": {f"{t:.1f}": {"sarcastic": _rate(sp[y == 1] >= t), "not_sarcastic": _rate(sp[y == 0] >= t),
+        "threshold_sweep": {f"{t:g}": {"sarcastic": _rate(sp[y == 1] >= t), "not_sarcastic": _rate(sp[y == 0] >= t),
                                          "large_gap": _rate(sb[large == 1] >= t),
                                          "small_gap": _rate(sb[large == 0] >= t)} for t in SWEEP},
     }
@@ -107,7 +107,7 @@ def flagged(author: np.ndarray, reader: np.ndarray, valence_gap, sarcasm, model:
     flag = score >= threshold
     kinds = np.array([shift.kind(LABELS[a], LABELS[r]) for a, r in zip(author.argmax(1), reader.argmax(1))])
     out = {"n": len(author), "before_emotions_differ": _rate(x[:, 1] > 0), "now_shifted": _rate(flag),
-           "shifted_by_threshold": {f"{t:.1f}": _rate(score >= t) for t in SWEEP},
+           "shifted_by_threshold": {f"{t:g}": _rate(score >= t) for t in SWEEP},
            "kind_share": {k: _rate(kinds == k) for k in shift.KINDS},
            "shifted_by_kind": {k: _rate(flag & (kinds == k)) for k in shift.KINDS}}
     if labels is not None:
