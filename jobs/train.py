@@ -75,7 +75,7 @@ class Settings:
     lora_r: int = 16
     lora_alpha: float = 32.0
     lora_dropout: float = 0.1
-    full_finetune: bool = False
+    full_finetune: bool = False         # every encoder weight: a 45 MB reference, not a compact lens
     max_length: int = 64
     epochs: float = 1.75                # passes over the (author) data
     reader_epochs: float = 1.2          # >0: passes over the reader data instead (it is three times larger)
@@ -272,12 +272,11 @@ def main(argv: list[str] | None = None) -> dict:
                     info.scale_offset.append(round(offset, 6))
                     info.scale_factor.append(round(factor, 6))
                     dev_metrics[f"{scale}_dev"] = scale_quality(offset + factor * out_k, truth, scale == "sarcasm")
-            if s.full_finetune:
-                print(f"{name}: full fine-tune (reference only; not saved as a compact lens)")
-            else:
-                info = save_lens(out / name, model, name, info)
-                (out / name / "train_log.json").write_text(json.dumps(
-                    {k: v for k, v in result.items() if k != "lenses"} | {"dev": dev_metrics}, indent=2) + "\n")
+            # A full fine-tune saves the whole encoder (45 MB a folder, not compact: a reference that
+            # jobs.evaluate measures like any lens, docs/evaluation.md).
+            info = save_lens(out / name, model, name, info)
+            (out / name / "train_log.json").write_text(json.dumps(
+                {k: v for k, v in result.items() if k != "lenses"} | {"dev": dev_metrics}, indent=2) + "\n")
             result["lenses"][name] = {"dev": dev_metrics, "version": info.version, "temperature": info.temperature}
             m = dev_metrics
             print(f"{name}: dev accuracy {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f} (before bias "
@@ -285,7 +284,7 @@ def main(argv: list[str] | None = None) -> dict:
                   f"T={info.temperature:.3f}, scales {({k: v for k, v in m.items() if k.endswith('_dev')})} "
                   f"-> {info.version}", flush=True)
         print(f"train: {total} steps in {train_seconds:.0f}s", flush=True)
-        if s.scales and not s.full_finetune:  # the shift score's weights, from the pair just saved
+        if s.scales:  # the shift score's weights, from the pair just saved
             from jobs import fit_shift
             result["shift"] = fit_shift.main([f"--lenses_dir={out}", f"--data_dir={s.data_dir}"])
     accelerator.wait_for_everyone()

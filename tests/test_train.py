@@ -34,6 +34,21 @@ def test_a_few_steps_on_a_tiny_subset_lower_the_loss(tmp_path):
     assert info["settings"]["max_steps"] == 36 and info["version"].startswith("author-")
 
 
+
+def test_a_full_fine_tune_saves_the_whole_encoder_and_reads_like_a_lens(tmp_path):
+    # The reference that bounds what a compact adapter could reach (docs/evaluation.md): it must
+    # load through the same LensSet as any lens, so jobs.evaluate measures it by the same protocol.
+    train([f"--out_dir={tmp_path}", "--limit=16", "--max_steps=2", "--batch_size=8", "--lenses=author",
+           "--scales=false", "--full_finetune=true", "--lr=5e-5", "--tune_bias=false"])
+    from safetensors.torch import load_file
+    weights = load_file(tmp_path / "author" / "adapter.safetensors")
+    assert "encoder.layer.5.output.dense.weight" in weights and not any(k.startswith("pooler.") for k in weights)
+    assert not any("lora_" in k for k in weights)
+    info = json.loads((tmp_path / "author" / "lens.json").read_text())
+    assert info["adapter"]["full_finetune"] is True
+    probs = LensSet({"author": tmp_path / "author"}).predict(["thank you so much!", "ok"])["author"]
+    assert probs.shape == (2, 10) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
 def test_settings_reject_unknown_keys_and_bad_values():
     with pytest.raises(ValueError, match="unknown setting --learning_rate"):
         S.parse(Settings, ["--learning_rate=1"])

@@ -46,7 +46,8 @@ def scale_head(lens: str) -> str:
 
 
 def trainable_state(model) -> dict[str, torch.Tensor]:
-    keep = {n for n, p in model.encoder.named_parameters() if p.requires_grad}
+    # The pooler is never used (we mean-pool), so a full fine-tune's copy leaves it out.
+    keep = {n for n, p in model.encoder.named_parameters() if p.requires_grad and not n.startswith("pooler.")}
     return {n: t for n, t in model.encoder.state_dict().items() if n in keep or "lora_" in n}
 
 
