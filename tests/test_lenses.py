@@ -55,6 +55,21 @@ def test_model_card_names_the_sarcasm_background(tmp_path):
     assert "The adapter also learnt from DailyDialog (CC BY-NC-SA 4.0)" in card
 
 
+
+def test_model_card_of_a_full_fine_tune_does_not_call_it_an_adapter(tmp_path):
+    import dataclasses
+    import json
+
+    from jobs.evaluate import model_cards
+
+    metrics = json.loads((Path(__file__).parents[1] / "docs" / "evaluation" / "metrics.json").read_text())
+    info = read_lens_info(DEFAULT_LENSES_DIR / "author")
+    infos = {"author": dataclasses.replace(info, adapter={**info.adapter, "full_finetune": True})}
+    model_cards({"author": tmp_path}, metrics, infos, {"author": "author-test"}, shared=False, sample=0)
+    card = (tmp_path / "MODEL_CARD.md").read_text()
+    assert "a reference run, not a compact lens" in card and "LoRA r=" not in card
+    assert "(`head.safetensors`, fp16).\n- Calibration" in card
+
 def test_both_lenses_read_unambiguous_sentences(lenses):
     probs = lenses.predict(list(CLEAR))
     for name in ("author", "reader"):
