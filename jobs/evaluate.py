@@ -121,6 +121,10 @@ def frozen_baseline(train_texts, train_targets, test_sets: dict, s: Settings) ->
     return result
 
 
+def interval(bounds: list[float]) -> str:
+    return f"[{bounds[0]:.3f}, {bounds[1]:.3f}] (95% bootstrap)"
+
+
 def model_cards(folders: dict, metrics: dict, infos: dict, versions: dict, shared: bool, sample: int) -> None:
     """MODEL_CARD.md and metrics.json in each lens folder, from this evaluation's metrics."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -220,11 +224,14 @@ def main(argv: list[str] | None = None) -> dict:
         e, q, sh = scales["emobank_dev"], scales["sarcasm_dev"], scales["shift"]
         print(f"EmoBank dev (n={e['n']}): r author valence {e['author_valence_r']:.3f} arousal "
               f"{e['author_arousal_r']:.3f}, reader valence {e['reader_valence_r']:.3f} arousal "
-              f"{e['reader_arousal_r']:.3f}; gap r {e['gap_r']:.3f} {e['gap_r_interval95']}\n"
-              f"sarcasm dev (n={q['n']}): AUC {q['auc']:.3f} F1-sarcastic {q['f1_sarcastic']:.3f} at 0.5, "
-              f"{q['f1_sarcastic_tuned']:.3f} at {q['tuned_threshold']:.2f} (tuned on the tune share)\n"
+              f"{e['reader_arousal_r']:.3f}; gap r {e['gap_r']:.3f} {interval(e['gap_r_interval95'])}\n"
+              f"sarcasm dev (n={q['n']}): AUC {q['auc']:.3f} {interval(q['auc_interval95'])} F1-sarcastic "
+              f"{q['f1_sarcastic']:.3f} at 0.5, {q['f1_sarcastic_tuned']:.3f} at {q['tuned_threshold']:.2f} "
+              f"(tuned on the tune share)\n"
               f"shift score AUC: sarcastic {sh['sarcasm_dev']['auc_shift_score']:.3f} (JSD "
-              f"{sh['sarcasm_dev']['auc_js_divergence']:.3f}), large gap {sh['emobank_dev']['auc_shift_score']:.3f} "
+              f"{sh['sarcasm_dev']['auc_js_divergence']:.3f}, gain "
+              f"{interval(sh['sarcasm_dev']['auc_gain_over_js_interval95'])}), "
+              f"large gap {sh['emobank_dev']['auc_shift_score']:.3f} "
               f"(JSD {sh['emobank_dev']['auc_js_divergence']:.3f})", flush=True)
         by_label = metrics["shift"]["goemotions_test_flagged"]["shifted_by_label"]
         print("GoEmotions test flagged shifted, by label: " + ", ".join(

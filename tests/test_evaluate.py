@@ -34,6 +34,11 @@ def test_evaluation_reproduces_committed_sample_metrics(tmp_path):
         assert got["scales"][split][key] == pytest.approx(committed["scales"][split][key], abs=0.02)
     assert got["shift"]["sarcasm_dev"]["auc_shift_score"] == pytest.approx(
         committed["shift"]["sarcasm_dev"]["auc_shift_score"], abs=0.02)
+    # the intervals the bars are read with (docs/evaluation.md): around their own point estimates
+    q, sd = got["scales"]["sarcasm_dev"], got["shift"]["sarcasm_dev"]
+    assert q["auc_interval95"][0] < q["auc"] < q["auc_interval95"][1]
+    gain = sd["auc_shift_score"] - sd["auc_js_divergence"]
+    assert sd["auc_gain_over_js_interval95"][0] < gain < sd["auc_gain_over_js_interval95"][1]
     flagged = got["shift"]["goemotions_test_flagged"]
     assert sum(flagged["kind_share"].values()) == pytest.approx(1.0)
     by_label = flagged["shifted_by_label"]
