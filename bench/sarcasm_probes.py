@@ -18,6 +18,7 @@ sarcasm AUC that ``jobs.evaluate`` measures for the lens (docs/evaluation.md rec
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -39,41 +40,46 @@ SPLITS = ("train", "tune", "dev")
 SEED = 13
 
 
-def states(encoder, tokenizer, texts: list[str], max_length: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Per layer, the mean-pooled vectors (n, 384); the last layer's max pooling; its tokens (n, L, 384)."""
+def states(encoder, tokenizer, texts: list[str], max_length: int):
+    """Per layer, the mean-pooled vectors (n, 384); the last layer's max pooling; its tokens
+    (n, max_length, 384) and their mask. Read with hooks on the encoder's own forward: the
+    embeddings as the first layer's input, then each layer's output."""
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length)
     encodings = tokenizer.encode_batch(texts)
-    pooled, maxed, tokens = [], [], np.zeros((len(texts), max_length, 384), np.float32)
+    layers = []
+    hooks = [encoder.encoder["layer"][0].register_forward_pre_hook(lambda _, args: layers.append(args[0]))]
+    hooks += [layer.register_forward_hook(lambda *io: layers.append(io[2])) for layer in encoder.encoder["layer"]]
+    pooled, maxed = [], []
+    tokens = np.zeros((len(texts), max_length, 384), np.float32)
+    masks = np.zeros((len(texts), max_length), bool)
     for i in range(0, len(texts), 64):
         batch = encodings[i:i + 64]
         width = max(len(e.ids) for e in batch)
         ids = torch.tensor([e.ids + [0] * (width - len(e.ids)) for e in batch])
         mask = torch.tensor([[1] * len(e.ids) + [0] * (width - len(e.ids)) for e in batch])
+        layers.clear()
         with torch.inference_mode():
-            e = encoder.embeddings
-            x = e["LayerNorm"](e["word_embeddings"](ids) + e["token_type_embeddings"].weight[0]
-                               + e["position_embeddings"].weight[:width])
-            keep = None if bool(mask.all()) else mask.bool()[:, None, None, :]
-            layers = [x]
-            for layer in encoder.encoder["layer"]:
-                x = layer(x, keep, encoder.config.num_attention_heads)
-                layers.append(x)
+            x = encoder(ids, mask).last_hidden_state
         pooled.append(np.stack([mean_pool(h, mask).numpy() for h in layers]))
         maxed.append(x.masked_fill(~mask.bool()[..., None], -1e4).amax(1).numpy())
         tokens[i:i + len(batch), :width] = x.numpy()
-    return list(np.concatenate(pooled, axis=1)), np.concatenate(maxed), tokens
+        masks[i:i + len(batch), :width] = mask.bool().numpy()
+    for hook in hooks:
+        hook.remove()
+    return list(np.concatenate(pooled, axis=1)), np.concatenate(maxed), tokens, masks
 
 
 def logistic(x: dict, y: dict, grid=(0.001, 0.003, 0.01, 0.03, 0.1), scale: bool = True) -> tuple[float, float]:
-    scaler = StandardScaler(with_mean=scale).fit(x["train"]) if scale else None
-    t = (lambda a: scaler.transform(a)) if scale else (lambda a: a)
+    if scale:  # dense encoder features; the sparse n-gram counts are used as they are
+        scaler = StandardScaler().fit(x["train"])
+        x = {s: scaler.transform(v) for s, v in x.items()}
     best = None
     for c in grid:
-        model = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit(t(x["train"]), y["train"])
-        tune = roc_auc_score(y["tune"], model.decision_function(t(x["tune"])))
+        model = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit(x["train"], y["train"])
+        tune = roc_auc_score(y["tune"], model.decision_function(x["tune"]))
         if best is None or tune > best[0]:
-            best = (tune, roc_auc_score(y["dev"], model.decision_function(t(x["dev"]))))
+            best = (tune, roc_auc_score(y["dev"], model.decision_function(x["dev"])))
     return best
 
 
@@ -112,11 +118,14 @@ def row(name: str, aucs: tuple[float, float]) -> None:
 
 
 def main(argv: list[str]) -> None:
-    args = dict(a.lstrip("-").split("=", 1) if "=" in a else (a.lstrip("-"), "true") for a in argv)
-    folder = Path(args.get("lenses_dir", "echoroom/lenses"))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lenses_dir", default="echoroom/lenses", help="a folder holding author/ and reader/")
+    parser.add_argument("--base", action="store_true", help="probe the encoder without the lenses' adapter")
+    args = parser.parse_args(argv)
+    folder = Path(args.lenses_dir)
     lenses = LensSet({n: folder / n for n in ("author", "reader")})
     tokenizer, encoder = lenses.tokenizer, lenses.models[0].encoder
-    if args.get("base") == "true":
+    if args.base:
         tokenizer, encoder = Bert.load(Path(resolve_encoder(lenses.infos["author"].encoder)))
     if not isinstance(encoder, Bert):
         raise SystemExit(f"{folder}: the probes read a local BERT checkpoint's layers (the shipped encoder is one)")
@@ -125,9 +134,8 @@ def main(argv: list[str]) -> None:
     pooled, maxed, tokens, masks = {}, {}, {}, {}
     for s in SPLITS:
         texts = prepare(frames[s]["text"].to_list(), lenses.text_prep)
-        pooled[s], maxed[s], tokens[s] = states(encoder, tokenizer, texts, lenses.max_length)
-        masks[s] = np.abs(tokens[s]).sum(-1) > 0
-    print(f"{'encoder' if args.get('base') == 'true' else folder}: sarcasm AUC, tune share / dev posts "
+        pooled[s], maxed[s], tokens[s], masks[s] = states(encoder, tokenizer, texts, lenses.max_length)
+    print(f"{'encoder' if args.base else folder}: sarcasm AUC, tune share / dev posts "
           f"(n={len(y['tune'])} / {len(y['dev'])})")
     rows = {f"layer {k} mean": [k] for k in range(len(pooled["train"]))}
     rows |= {"layers 1-6 mean": [1, 2, 3, 4, 5, 6], "layers 4-6 mean": [4, 5, 6]}

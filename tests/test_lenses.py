@@ -40,35 +40,32 @@ def test_committed_lenses_are_compact():
     assert re.search(r"Licence: non-commercial.*EmpatheticDialogues, CC BY-NC 4.0.*CC BY-NC-SA 4.0", author, re.S)
 
 
-def test_model_card_names_the_sarcasm_background(tmp_path):
+def author_card(folder: Path, **changes) -> str:
+    """The author lens's MODEL_CARD.md rendered from the committed metrics, its LensInfo changed."""
     import dataclasses
     import json
 
     from jobs.evaluate import model_cards
 
     metrics = json.loads((Path(__file__).parents[1] / "docs" / "evaluation" / "metrics.json").read_text())
-    info = read_lens_info(DEFAULT_LENSES_DIR / "author")
-    infos = {"author": dataclasses.replace(info, settings={**info.settings, "sarcasm_background": 1000})}
-    model_cards({"author": tmp_path}, metrics, infos, {"author": "author-test"}, shared=False, sample=0)
-    card = (tmp_path / "MODEL_CARD.md").read_text()
+    info = dataclasses.replace(read_lens_info(DEFAULT_LENSES_DIR / "author"), **changes)
+    model_cards({"author": folder}, metrics, {"author": info}, {"author": "author-test"}, shared=False, sample=0)
+    return (folder / "MODEL_CARD.md").read_text()
+
+
+def test_model_card_names_the_sarcasm_background(tmp_path):
+    settings = read_lens_info(DEFAULT_LENSES_DIR / "author").settings
+    card = author_card(tmp_path, settings={**settings, "sarcasm_background": 1000})
     assert "1000 everyday lines as non-sarcastic" in card
     assert "The adapter also learnt from DailyDialog (CC BY-NC-SA 4.0)" in card
 
 
-
 def test_model_card_of_a_full_fine_tune_does_not_call_it_an_adapter(tmp_path):
-    import dataclasses
-    import json
-
-    from jobs.evaluate import model_cards
-
-    metrics = json.loads((Path(__file__).parents[1] / "docs" / "evaluation" / "metrics.json").read_text())
-    info = read_lens_info(DEFAULT_LENSES_DIR / "author")
-    infos = {"author": dataclasses.replace(info, adapter={**info.adapter, "full_finetune": True})}
-    model_cards({"author": tmp_path}, metrics, infos, {"author": "author-test"}, shared=False, sample=0)
-    card = (tmp_path / "MODEL_CARD.md").read_text()
+    adapter = read_lens_info(DEFAULT_LENSES_DIR / "author").adapter
+    card = author_card(tmp_path, adapter={**adapter, "full_finetune": True})
     assert "a reference run, not a compact lens" in card and "LoRA r=" not in card
     assert "(`head.safetensors`, fp16).\n- Calibration" in card
+
 
 def test_both_lenses_read_unambiguous_sentences(lenses):
     probs = lenses.predict(list(CLEAR))

@@ -34,7 +34,6 @@ def test_a_few_steps_on_a_tiny_subset_lower_the_loss(tmp_path):
     assert info["settings"]["max_steps"] == 36 and info["version"].startswith("author-")
 
 
-
 def test_a_full_fine_tune_saves_the_whole_encoder_and_reads_like_a_lens(tmp_path):
     # The reference that bounds what a compact adapter could reach (docs/evaluation.md): it must
     # load through the same LensSet as any lens, so jobs.evaluate measures it by the same protocol.
@@ -48,6 +47,7 @@ def test_a_full_fine_tune_saves_the_whole_encoder_and_reads_like_a_lens(tmp_path
     assert info["adapter"]["full_finetune"] is True
     probs = LensSet({"author": tmp_path / "author"}).predict(["thank you so much!", "ok"])["author"]
     assert probs.shape == (2, 10) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
 
 def test_settings_reject_unknown_keys_and_bad_values():
     with pytest.raises(ValueError, match="unknown setting --learning_rate"):
